@@ -1,0 +1,5 @@
+import sys
+
+from climb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,558 @@
+"""The run table: one type for the results of proxy training runs.
+
+Canonical layout (CSV, Parquet or JSONL), one row per evaluated model:
+
+====================  ==========================================================================
+column                meaning
+====================  ==========================================================================
+``run``               id of the evaluated model, unique
+``tokens``            total training tokens ``D`` of the run (> 0)
+``params``            optional: non-embedding model size ``N`` (> 0)
+``p.<source>``        mixture proportion of ``<source>`` (≥ 0, rows sum to 1 within 1e-3)
+``loss.<source>``     validation loss on ``<source>``'s held-out text (finite, > 0; empty = not
+                      measured)
+anything else         kept as metadata (e.g. ``seed``, ``step``), ignored by the laws
+====================  ==========================================================================
+
+Sources with a ``p.`` column but no ``loss.`` column are pure donors. Every ``loss.`` source must
+also have a ``p.`` column (use a column of zeros for a language that is only evaluated).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from climb.errors import ClimbError, ClimbWarning
+
+SUM_TOLERANCE = 1e-3
+"""Rows whose proportions sum to 1 within this are renormalized (with a warning); others fail."""
+
+P_PREFIX = "p."
+LOSS_PREFIX = "loss."
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True, eq=False)
+class RunTable:
+    """Validated proxy-run results.
+
+    Attributes:
+        run: ids of the ``n`` evaluated models.
+        tokens: ``(n,)`` training tokens ``D``.
+        params: ``(n,)`` non-embedding parameters ``N``, or ``None`` when not recorded.
+        sources: the ``S`` mixture sources (``p.`` columns), in file order.
+        p: ``(n, S)`` mixture proportions; each row sums to 1.
+        targets: the ``T`` sources with measured loss (``loss.`` columns), a subset of ``sources``.
+        loss: ``(n, T)`` validation losses; ``NaN`` where not measured.
+        meta: extra columns, row-aligned (may be empty).
+    """
+
+    run: list[str]
+    tokens: np.ndarray
+    params: np.ndarray | None
+    sources: list[str]
+    p: np.ndarray
+    targets: list[str]
+    loss: np.ndarray
+    meta: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        run: Sequence[str],
+        tokens: Any,
+        p: Any,
+        sources: Sequence[str],
+        loss: Any,
+        targets: Sequence[str],
+        params: Any = None,
+        meta: pd.DataFrame | None = None,
+        origin: str = "run table",
+    ) -> RunTable:
+        """Build and validate a table from arrays (the API twin of reading a file)."""
+        n = len(run)
+        tok = np.broadcast_to(np.asarray(tokens, dtype=float), (n,)).copy()
+        par = None if params is None else np.broadcast_to(np.asarray(params, dtype=float), (n,)).copy()
+        frame = pd.DataFrame({"run": list(run), "tokens": tok})
+        if par is not None:
+            frame["params"] = par
+        p_arr = np.asarray(p, dtype=float).reshape(n, len(sources))
+        l_arr = np.asarray(loss, dtype=float).reshape(n, len(targets))
+        for k, s in enumerate(sources):
+            frame[P_PREFIX + s] = p_arr[:, k]
+        for k, t in enumerate(targets):
+            frame[LOSS_PREFIX + t] = l_arr[:, k]
+        if meta is not None and len(meta.columns):
+            for c in meta.columns:
+                frame[c] = meta[c].to_numpy()
+        return cls.from_frame(frame, origin=origin, missing_loss=np.isnan(l_arr))
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        origin: str = "run table",
+        missing_loss: np.ndarray | None = None,
+        sum_tolerance: float = SUM_TOLERANCE,
+        warn_renormalized: bool = True,
+    ) -> RunTable:
+        """Validate a canonical frame.
+
+        ``missing_loss`` marks the loss cells that were empty in the source file (allowed); every
+        other non-finite loss is an error. When omitted, every NaN loss counts as empty.
+        Rows whose proportions sum to 1 within ``sum_tolerance`` are renormalized.
+        """
+        if frame.shape[0] == 0:
+            raise ClimbError(f"{origin}: no rows (the file is empty); expected one row per run")
+        cols = [str(c) for c in frame.columns]
+        dupes = sorted({c for c in cols if cols.count(c) > 1})
+        if dupes:
+            raise ClimbError(f"{origin}: duplicated column(s) {', '.join(dupes)}")
+        for required in ("run", "tokens"):
+            if required not in cols:
+                raise ClimbError(
+                    f"{origin}: missing column '{required}' (columns are: {', '.join(cols[:8])}"
+                    f"{'…' if len(cols) > 8 else ''})"
+                )
+        sources = [c[len(P_PREFIX) :] for c in cols if c.startswith(P_PREFIX)]
+        targets = [c[len(LOSS_PREFIX) :] for c in cols if c.startswith(LOSS_PREFIX)]
+        if not sources:
+            raise ClimbError(f"{origin}: no mixture columns; expected 'p.<source>' columns")
+        if not targets:
+            raise ClimbError(f"{origin}: no loss columns; expected 'loss.<source>' columns")
+        orphans = [t for t in targets if t not in sources]
+        if orphans:
+            raise ClimbError(
+                f"{origin}: column 'loss.{orphans[0]}' has no matching 'p.{orphans[0]}' column; "
+                "add it (zeros if that source is only evaluated)"
+            )
+
+        run = [str(x) for x in frame["run"].tolist()]
+        for i, r in enumerate(run):
+            if r.strip() == "" or r.lower() == "nan":
+                raise ClimbError(f"{origin}: row {i + 1}: empty 'run' id")
+        seen: dict[str, int] = {}
+        for i, r in enumerate(run):
+            if r in seen:
+                raise ClimbError(f"{origin}: duplicated run id '{r}' (rows {seen[r] + 1} and {i + 1})")
+            seen[r] = i
+
+        tokens = _numeric(frame["tokens"], origin, "tokens")
+        _check_positive(tokens, origin, "tokens", run)
+        params = None
+        if "params" in cols:
+            params = _numeric(frame["params"], origin, "params")
+            _check_positive(params, origin, "params", run)
+
+        p = np.column_stack([_numeric(frame[P_PREFIX + s], origin, P_PREFIX + s) for s in sources])
+        bad = ~np.isfinite(p) | (p < 0)
+        if bad.any():
+            i, k = np.argwhere(bad)[0]
+            raise ClimbError(
+                f"{origin}: run '{run[i]}': column 'p.{sources[k]}' is {p[i, k]!r}; "
+                "proportions must be finite and ≥ 0"
+            )
+        sums = p.sum(axis=1)
+        off = np.abs(sums - 1.0)
+        if (off > sum_tolerance).any():
+            i = int(np.argmax(off))
+            raise ClimbError(
+                f"{origin}: run '{run[i]}': proportions sum to {sums[i]:.6g}, not 1 "
+                f"(tolerance {sum_tolerance:g}); fix the 'p.' columns"
+            )
+        if (off > 1e-9).any():
+            if warn_renormalized:
+                warnings.warn(
+                    f"{origin}: {(off > 1e-9).sum()} row(s) with proportions summing to 1 within "
+                    f"{sum_tolerance:g} were renormalized",
+                    ClimbWarning,
+                    stacklevel=2,
+                )
+            p = p / sums[:, None]
+
+        loss = np.column_stack(
+            [_numeric(frame[LOSS_PREFIX + t], origin, LOSS_PREFIX + t) for t in targets]
+        )
+        empty = np.isnan(loss) if missing_loss is None else np.asarray(missing_loss, dtype=bool)
+        bad = ~empty & ~(np.isfinite(loss) & (loss > 0))
+        if bad.any():
+            i, k = np.argwhere(bad)[0]
+            raise ClimbError(
+                f"{origin}: run '{run[i]}': column 'loss.{targets[k]}' is {loss[i, k]!r}; "
+                "losses must be finite and > 0 (leave the cell empty if not measured)"
+            )
+        loss = np.where(empty, np.nan, loss)
+        if np.isnan(loss).all(axis=0).any():
+            k = int(np.flatnonzero(np.isnan(loss).all(axis=0))[0])
+            raise ClimbError(f"{origin}: column 'loss.{targets[k]}' has no measured value")
+
+        known = {"run", "tokens", "params"}
+        meta_cols = [
+            c for c in cols if c not in known and not c.startswith((P_PREFIX, LOSS_PREFIX))
+        ]
+        meta = frame[meta_cols].reset_index(drop=True).copy() if meta_cols else pd.DataFrame()
+        return cls(run, tokens, params, sources, p, targets, loss, meta)
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def read(cls, path: str | Path) -> RunTable:
+        """Read a canonical run table from CSV, Parquet or JSONL (chosen by the file's suffix)."""
+        path = Path(path)
+        fmt = _format_of(path)
+        if not path.exists():
+            raise ClimbError(f"{path}: no such file")
+        if path.is_dir():
+            raise ClimbError(f"{path}: is a directory, expected a run table file")
+        if path.stat().st_size == 0:
+            raise ClimbError(f"{path}: the file is empty; expected one row per run")
+        frame, missing = _read_frame(path, fmt)
+        loss_cols = [c for c in frame.columns if str(c).startswith(LOSS_PREFIX)]
+        mask = missing[loss_cols].to_numpy() if loss_cols else None
+        return cls.from_frame(frame, origin=str(path), missing_loss=mask)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The canonical frame (``run, tokens, [params], p.*, loss.*, meta…``)."""
+        data: dict[str, Any] = {"run": self.run, "tokens": self.tokens}
+        if self.params is not None:
+            data["params"] = self.params
+        for k, s in enumerate(self.sources):
+            data[P_PREFIX + s] = self.p[:, k]
+        for k, t in enumerate(self.targets):
+            data[LOSS_PREFIX + t] = self.loss[:, k]
+        frame = pd.DataFrame(data)
+        for c in self.meta.columns:
+            frame[c] = self.meta[c].to_numpy()
+        return frame
+
+    def write(self, path: str | Path) -> Path:
+        """Write the canonical table; the format follows the suffix. Written atomically."""
+        path = Path(path)
+        fmt = _format_of(path)
+        frame = self.to_frame()
+        tmp = path.with_name(f".{path.name}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            frame.to_csv(tmp, index=False, float_format="%.10g")
+        elif fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            with tmp.open("w", encoding="utf-8") as fh:
+                for rec in frame.to_dict(orient="records"):
+                    clean = {k: _json_value(v) for k, v in rec.items()}
+                    fh.write(json.dumps(clean, allow_nan=False) + "\n")
+        tmp.replace(path)
+        return path
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return len(self.run)
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.sources)
+
+    @property
+    def target_columns(self) -> np.ndarray:
+        """Index into ``sources`` of each target (targets ⊆ sources)."""
+        return np.array([self.sources.index(t) for t in self.targets], dtype=int)
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> RunTable:
+        """The table restricted to ``rows`` (indices or a boolean mask), same columns."""
+        idx = np.arange(len(self))[np.asarray(rows)]
+        return RunTable(
+            run=[self.run[i] for i in idx],
+            tokens=self.tokens[idx],
+            params=None if self.params is None else self.params[idx],
+            sources=list(self.sources),
+            p=self.p[idx],
+            targets=list(self.targets),
+            loss=self.loss[idx],
+            meta=self.meta.iloc[idx].reset_index(drop=True) if len(self.meta.columns) else pd.DataFrame(),
+        )
+
+    def select_targets(self, targets: Sequence[str]) -> RunTable:
+        """The table with only the given loss targets."""
+        missing = [t for t in targets if t not in self.targets]
+        if missing:
+            raise ClimbError(
+                f"unknown target(s) {', '.join(missing)}; the runs measure: {', '.join(self.targets)}"
+            )
+        idx = [self.targets.index(t) for t in targets]
+        return RunTable(
+            self.run, self.tokens, self.params, self.sources, self.p, list(targets),
+            self.loss[:, idx], self.meta,
+        )  # fmt: skip
+
+    @staticmethod
+    def concat(tables: Sequence[RunTable]) -> RunTable:
+        """Stack tables with the same sources; targets are the union (missing = not measured)."""
+        if not tables:
+            raise ClimbError("no run tables to combine")
+        sources = list(tables[0].sources)
+        for t in tables[1:]:
+            if set(t.sources) != set(sources):
+                raise ClimbError(
+                    f"run tables disagree on mixture sources: {', '.join(sources)} vs "
+                    f"{', '.join(t.sources)}"
+                )
+        frames = [t.to_frame() for t in tables]
+        frame = pd.concat(frames, ignore_index=True, sort=False)
+        return RunTable.from_frame(frame, origin="combined run tables")
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and ranges, for a one-screen description."""
+        return {
+            "runs": len(self),
+            "sources": len(self.sources),
+            "targets": len(self.targets),
+            "token_budgets": sorted({float(x) for x in self.tokens}),
+            "model_sizes": None if self.params is None else sorted({float(x) for x in self.params}),
+            "measured_losses": int(np.isfinite(self.loss).sum()),
+        }
+
+
+# ---------------------------------------------------------------------- two-table importer
+def read_two_tables(
+    weights: str | Path,
+    losses: str | Path,
+    *,
+    key: str = "index",
+    source_names: Mapping[str, str] | None = None,
+    target_names: Mapping[str, str] | None = None,
+    weight_prefix: str = "",
+    weight_suffix: str = "",
+    loss_prefix: str = "",
+    loss_suffix: str = "",
+    tokens: float | None = None,
+    params: float | None = None,
+    run_prefix: str = "",
+    sum_tolerance: float = SUM_TOLERANCE,
+    warn_renormalized: bool = True,
+) -> RunTable:
+    """Join a weights table and a losses table on ``key`` into a run table.
+
+    Column names map to source names by ``source_names`` / ``target_names`` (explicit mapping from
+    the file's column to the source), else by stripping ``*_prefix`` / ``*_suffix``. Columns that
+    match neither are ignored, except ``tokens`` / ``params`` columns, which are used when present;
+    otherwise ``tokens`` (and optionally ``params``) must be given. Rows present in only one table
+    are dropped (losses without a mixture cannot be used; a mixture without losses is no run).
+    """
+    wpath, lpath = Path(weights), Path(losses)
+    wf, _ = _read_frame_checked(wpath)
+    lf, lmissing = _read_frame_checked(lpath)
+    for path, frame in ((wpath, wf), (lpath, lf)):
+        if key not in frame.columns:
+            raise ClimbError(f"{path}: missing key column '{key}' (use --key to name it)")
+    w_map = _column_map(wf.columns, key, source_names, weight_prefix, weight_suffix, wpath)
+    l_map = _column_map(lf.columns, key, target_names, loss_prefix, loss_suffix, lpath)
+    missing_src = [t for t in l_map.values() if t not in w_map.values()]
+    if missing_src:
+        raise ClimbError(
+            f"{lpath}: loss target '{missing_src[0]}' has no mixture column in {wpath}; "
+            "map the names so they match"
+        )
+    frame = pd.DataFrame({"run": [f"{run_prefix}{k}" for k in wf[key].tolist()], key: wf[key].to_numpy()})
+    for col, name in w_map.items():
+        frame[P_PREFIX + name] = pd.to_numeric(wf[col], errors="coerce").to_numpy()
+    lsub = pd.DataFrame({key: lf[key].to_numpy()})
+    for col, name in l_map.items():
+        lsub[LOSS_PREFIX + name] = pd.to_numeric(lf[col], errors="coerce").to_numpy()
+    for name in ("tokens", "params"):
+        if name in wf.columns:
+            frame[name] = wf[name].to_numpy()
+        elif name in lf.columns:
+            lsub[name] = lf[name].to_numpy()
+    lsub["__missing__"] = list(lmissing[list(l_map)].to_numpy())
+    if lsub[key].duplicated().any():
+        raise ClimbError(f"{lpath}: duplicated key '{lsub[key][lsub[key].duplicated()].iloc[0]}'")
+    joined = frame.merge(lsub, on=key, how="inner")
+    if joined.empty:
+        raise ClimbError(f"{wpath} and {lpath} share no '{key}' value; nothing to join")
+    if "tokens" not in joined.columns:
+        if tokens is None:
+            raise ClimbError("the tables have no 'tokens' column; give the token budget (--tokens)")
+        joined["tokens"] = float(tokens)
+    if "params" not in joined.columns and params is not None:
+        joined["params"] = float(params)
+    missing = np.stack(joined.pop("__missing__").to_numpy()) if len(joined) else None
+    joined = joined.drop(columns=[key])
+    return RunTable.from_frame(
+        joined,
+        origin=f"{wpath} + {lpath}",
+        missing_loss=missing,
+        sum_tolerance=sum_tolerance,
+        warn_renormalized=warn_renormalized,
+    )
+
+
+REGMIX_FILES = {
+    ("train", "1m"): ("train_mixture_1m.csv", "train_pile_loss_1m.csv", 1e9, 1e6),
+    ("test", "1m"): ("test_mixture_1m.csv", "test_pile_loss_1m.csv", 1e9, 1e6),
+    ("test", "60m"): ("test_mixture_60m.csv", "test_pile_loss_60m.csv", 1e9, 6e7),
+    ("test", "1b"): ("test_mixture_1B.csv", "test_pile_loss_1B.csv", 2.5e10, 1e9),
+}
+"""The public RegMix sweeps (Sea AI Lab, MIT licence) shipped with climb: (weights, losses, D, N)."""
+
+
+def read_regmix(split: str = "train", size: str = "1m", directory: str | Path | None = None) -> RunTable:
+    """One of the RegMix proxy-run files as a run table (sources named ``arxiv``, ``pile_cc``, …).
+
+    ``directory`` defaults to the copy shipped inside the package (``climb/resources/regmix``).
+    RegMix rounds proportions to 3 decimals (17 sources), so rows sum to 1 within 0.01 only; they
+    are renormalized silently.
+    """
+    spec = REGMIX_FILES.get((split.lower(), size.lower()))
+    if spec is None:
+        choices = ", ".join(f"{a}/{b}" for a, b in REGMIX_FILES)
+        raise ClimbError(f"no RegMix file for split '{split}' and size '{size}'; choose from {choices}")
+    wname, lname, tokens, params = spec
+    base = Path(directory) if directory is not None else Path(str(resources.files("climb") / "resources" / "regmix"))
+    return read_two_tables(
+        base / wname,
+        base / lname,
+        key="index",
+        weight_prefix="train_the_pile_",
+        loss_prefix="metric/the_pile_",
+        loss_suffix="_val_loss",
+        tokens=tokens,
+        params=params,
+        run_prefix=f"regmix-{size.lower()}-{split.lower()}-",
+        sum_tolerance=0.01,
+        warn_renormalized=False,
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+def _format_of(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ClimbError(
+            f"{path}: unknown run-table format '{path.suffix or '(no suffix)'}'; "
+            "use .csv, .parquet or .jsonl"
+        )
+    return fmt
+
+
+def _read_frame_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    fmt = _format_of(path)
+    if not path.exists():
+        raise ClimbError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ClimbError(f"{path}: the file is empty")
+    frame, missing = _read_frame(path, fmt)
+    if frame.shape[0] == 0:
+        raise ClimbError(f"{path}: no rows")
+    return frame, missing
+
+
+def _read_frame(path: Path, fmt: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a file; also return a mask of cells that were *empty* (not NaN literals)."""
+    try:
+        if fmt == "csv":
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
+            missing = raw.apply(lambda col: col.str.strip() == "")
+            frame = raw.copy()
+            for c in frame.columns:
+                if c != "run":
+                    frame[c] = frame[c].where(~missing[c], None)
+            return frame, missing
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+            frame = table.to_pandas()
+            missing = pd.DataFrame(
+                {name: table.column(name).is_null().to_numpy(zero_copy_only=False) for name in table.column_names}
+            )
+            return frame, missing
+        records = []
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ClimbError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+                if not isinstance(rec, dict):
+                    raise ClimbError(f"{path}: line {lineno}: expected a JSON object per line")
+                records.append(rec)
+        frame = pd.DataFrame.from_records(records)
+        missing = frame.isna() if len(frame.columns) else pd.DataFrame()
+        # A JSON null is "not measured"; a NaN literal is a bad value.
+        for c in frame.columns:
+            missing[c] = [r.get(c, None) is None for r in records]
+        return frame, missing
+    except ClimbError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ClimbError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # pyarrow raises its own error types
+        raise ClimbError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from None
+
+
+def _numeric(col: pd.Series, origin: str, name: str) -> np.ndarray:
+    values = pd.to_numeric(col, errors="coerce")
+    bad = values.isna() & col.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ClimbError(f"{origin}: row {i + 1}: column '{name}' is {col.iloc[i]!r}, not a number")
+    return values.to_numpy(dtype=float)
+
+
+def _check_positive(values: np.ndarray, origin: str, name: str, run: list[str]) -> None:
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ClimbError(f"{origin}: run '{run[i]}': column '{name}' is {values[i]!r}; must be > 0")
+
+
+def _column_map(
+    columns: Sequence[Any],
+    key: str,
+    names: Mapping[str, str] | None,
+    prefix: str,
+    suffix: str,
+    path: Path,
+) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if names:
+        unknown = [c for c in names if c not in columns]
+        if unknown:
+            raise ClimbError(f"{path}: no column '{unknown[0]}' to map")
+        out = {str(c): str(v) for c, v in names.items()}
+    else:
+        for c in map(str, columns):
+            if c in (key, "tokens", "params"):
+                continue
+            if c.startswith(prefix) and c.endswith(suffix) and len(c) > len(prefix) + len(suffix):
+                out[c] = c[len(prefix) : len(c) - len(suffix)] if suffix else c[len(prefix) :]
+    if not out:
+        raise ClimbError(
+            f"{path}: no column matches prefix '{prefix}' and suffix '{suffix}'; "
+            "set the prefix/suffix or give an explicit name mapping"
+        )
+    return out
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+        if isinstance(v, float) and math.isnan(v):
+            return None
+    return v

@@ -1,0 +1,177 @@
+"""One interface for every law: a scikit-learn-style estimator over run tables.
+
+A law is constructed with its hyper-parameters, ``fit(runs)`` returns ``self`` and stores fitted
+values in attributes with a trailing underscore, and ``predict(p, tokens, params)`` is pure.
+Every law saves to and loads from a JSON object ``{"law": NAME, "sources": [...], "targets":
+[...], "params": {...}}`` so cross-validation, reports and the allocator treat all laws alike.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from climb.data.runs import RunTable
+from climb.errors import ClimbError
+
+
+class Law(ABC):
+    """Base class of all laws.
+
+    Subclasses set ``name`` and implement ``fit``, ``_predict``, ``_params_json`` and
+    ``_from_params_json``. After ``fit``: ``sources_`` (mixture sources, the columns of ``p``) and
+    ``targets_`` (the sources whose loss is predicted, a subset of ``sources_``).
+    """
+
+    name: ClassVar[str] = ""
+    sources_: list[str]
+    targets_: list[str]
+
+    # ------------------------------------------------------------------ estimator API
+    @abstractmethod
+    def fit(self, runs: RunTable) -> Self:
+        """Fit the law to the runs' measured losses; returns ``self``."""
+
+    def predict(
+        self,
+        p: ArrayLike,
+        tokens: ArrayLike,
+        params: ArrayLike | None = None,
+    ) -> np.ndarray:
+        """Predicted losses, shape ``(n, T)`` (or ``(T,)`` for a single mixture).
+
+        ``p`` is ``(n, S)`` or ``(S,)`` over ``sources_``; ``tokens`` (``D``) and ``params``
+        (``N``) broadcast to ``n``. ``params`` is ignored by laws that do not model size.
+        """
+        self._check_fitted()
+        p_arr = np.asarray(p, dtype=float)
+        single = p_arr.ndim == 1
+        p2 = np.atleast_2d(p_arr)
+        if p2.shape[1] != len(self.sources_):
+            raise ClimbError(
+                f"{self.name} law: mixture has {p2.shape[1]} proportions, the law has "
+                f"{len(self.sources_)} sources ({', '.join(self.sources_)})"
+            )
+        n = p2.shape[0]
+        d = np.broadcast_to(np.asarray(tokens, dtype=float), (n,)).astype(float)
+        nn = None if params is None else np.broadcast_to(np.asarray(params, dtype=float), (n,)).astype(float)
+        out = self._predict(p2, d, nn)
+        return out[0] if single else out
+
+    def predict_runs(self, runs: RunTable) -> np.ndarray:
+        """Predictions for the runs, ``(n, T)`` in the law's ``targets_`` order.
+
+        The runs' mixture columns are matched to the law's sources by name.
+        """
+        self._check_fitted()
+        missing = [s for s in self.sources_ if s not in runs.sources]
+        if missing:
+            raise ClimbError(
+                f"{self.name} law: the runs lack mixture source(s) {', '.join(missing)}"
+            )
+        extra = [s for s in runs.sources if s not in self.sources_]
+        cols = [runs.sources.index(s) for s in self.sources_]
+        p = runs.p[:, cols]
+        if extra:
+            mass = runs.p[:, [runs.sources.index(s) for s in extra]].sum(axis=1)
+            if (mass > 1e-9).any():
+                raise ClimbError(
+                    f"{self.name} law: the runs give weight to source(s) the law does not know: "
+                    f"{', '.join(extra)}"
+                )
+        return self.predict(p, runs.tokens, runs.params)
+
+    def observed(self, runs: RunTable) -> np.ndarray:
+        """The runs' measured losses in the law's ``targets_`` order (NaN = not measured)."""
+        missing = [t for t in self.targets_ if t not in runs.targets]
+        if missing:
+            raise ClimbError(f"{self.name} law: the runs do not measure {', '.join(missing)}")
+        return runs.loss[:, [runs.targets.index(t) for t in self.targets_]]
+
+    @abstractmethod
+    def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        """Vectorized prediction on validated arrays: ``p`` (n, S), ``tokens`` (n,)."""
+
+    # ------------------------------------------------------------------ serialization
+    def to_json(self) -> dict[str, Any]:
+        """The JSON interchange object of the fitted law."""
+        self._check_fitted()
+        return {
+            "law": self.name,
+            "sources": list(self.sources_),
+            "targets": list(self.targets_),
+            "params": self._params_json(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Self:
+        """Rebuild a fitted law from its JSON object (validated: shapes, finiteness)."""
+        if not isinstance(obj, dict):
+            raise ClimbError("law JSON: expected an object with keys 'law', 'sources', 'params'")
+        if obj.get("law") != cls.name:
+            raise ClimbError(f"law JSON: 'law' is {obj.get('law')!r}, expected '{cls.name}'")
+        sources = obj.get("sources")
+        if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+            raise ClimbError("law JSON: 'sources' must be a non-empty list of names")
+        if len(set(sources)) != len(sources):
+            raise ClimbError("law JSON: 'sources' has duplicated names")
+        targets = obj.get("targets", sources)
+        if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+            raise ClimbError("law JSON: 'targets' must be a non-empty list of names")
+        unknown = [t for t in targets if t not in sources]
+        if unknown:
+            raise ClimbError(f"law JSON: target '{unknown[0]}' is not among 'sources'")
+        params = obj.get("params")
+        if not isinstance(params, dict):
+            raise ClimbError("law JSON: 'params' must be an object")
+        law = cls._from_params_json(list(sources), list(targets), params)
+        law.sources_ = list(sources)
+        law.targets_ = list(targets)
+        return law
+
+    def _params_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_params_json(cls, sources: list[str], targets: list[str], params: dict[str, Any]) -> Self:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write the law's JSON to ``path`` (atomically)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    # ------------------------------------------------------------------ helpers
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "sources_"):
+            raise ClimbError(f"{self.name} law is not fitted; call fit(runs) first")
+
+    def __repr__(self) -> str:
+        state = "fitted" if hasattr(self, "sources_") else "unfitted"
+        return f"<{type(self).__name__} {self.name!r} ({state})>"
+
+
+def json_array(params: dict[str, Any], key: str, shape: tuple[int, ...], law: str) -> np.ndarray:
+    """Read ``params[key]`` as a finite float array of exactly ``shape``, or fail with one line."""
+    if key not in params:
+        raise ClimbError(f"law JSON ({law}): missing parameter '{key}'")
+    try:
+        arr = np.asarray(params[key], dtype=float)
+    except (TypeError, ValueError):
+        raise ClimbError(f"law JSON ({law}): parameter '{key}' is not numeric") from None
+    if arr.shape != shape:
+        raise ClimbError(
+            f"law JSON ({law}): parameter '{key}' has shape {list(arr.shape)}, expected {list(shape)}"
+        )
+    if not np.isfinite(arr).all():
+        raise ClimbError(f"law JSON ({law}): parameter '{key}' has non-finite values")
+    return arr
