@@ -19,6 +19,7 @@ VERB_MODULES = [
     "climb.cli.data",
     "climb.cli.laws",
     "climb.cli.allocate",
+    "climb.cli.corpus",
     "climb.cli.proxy",
     "climb.cli.demo",
 ]
