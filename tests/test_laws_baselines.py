@@ -16,7 +16,7 @@ from climb.errors import ClimbError, ClimbWarning
 from climb.laws import get_law, law_from_json, load_law
 from climb.laws.dml import DataMixingLaw
 from climb.laws.msl import MSLLaw
-from climb.laws.regression import RegressionLaw
+from climb.laws.regression import PACKED_PREFIX, RegressionLaw, unpack_model
 
 SOURCES = ["en", "de", "fr", "zh"]
 
@@ -245,7 +245,9 @@ def test_regression_is_deterministic_and_roundtrips(tmp_path: Any) -> None:
     assert all(1 <= it <= 100 for it in c.best_iterations_)
     _roundtrip_equal(a, tmp_path, runs.p, 1e9)
     obj = a.to_json()
-    assert isinstance(obj["params"]["models"][0], str) and "tree" in obj["params"]["models"][0]
+    packed = obj["params"]["models"][0]
+    assert isinstance(packed, str) and packed.startswith(PACKED_PREFIX)
+    assert "tree" in unpack_model(packed)
 
 
 def test_regression_uses_log_tokens_when_budgets_vary(tmp_path: Any) -> None:
