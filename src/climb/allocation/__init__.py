@@ -1,0 +1,47 @@
+"""Allocation: optimal language proportions under a Climb law (CLIMB.md §4–5).
+
+    from climb.allocation import allocate
+    res = allocate("law.json", tokens=1e11, unique_tokens={"en": 5e11, ...}, max_epochs=4)
+    res.proportions_dict(), res.path, res.kkt_residual
+
+The two-step solver (equalize marginal benefits, then maximize the magnitude) solves interior
+problems in closed form; bounds and caps go through an active-set Newton method; a cvxpy conic
+program is the fallback and the reference. Baselines (uniform, natural, temperature, UniMax,
+isolated-law and MSL optima) are evaluated under the same law and constraints.
+"""
+
+from __future__ import annotations
+
+from climb.allocation.baselines import BASELINES, DEFAULT_TAU, Skipped, run_baselines
+from climb.allocation.bootstrap import BootstrapResult, bootstrap_allocation
+from climb.allocation.problem import (
+    AllocationProblem,
+    build_problem,
+    project_to_constraints,
+    read_bounds,
+    read_unique_tokens,
+    read_weights,
+)
+from climb.allocation.result import AllocationResult
+from climb.allocation.solve import METHODS, OBJECTIVES, allocate, climb_params_of, solve_problem
+
+__all__ = [
+    "BASELINES",
+    "DEFAULT_TAU",
+    "METHODS",
+    "OBJECTIVES",
+    "AllocationProblem",
+    "AllocationResult",
+    "BootstrapResult",
+    "Skipped",
+    "allocate",
+    "bootstrap_allocation",
+    "build_problem",
+    "climb_params_of",
+    "project_to_constraints",
+    "read_bounds",
+    "read_unique_tokens",
+    "read_weights",
+    "run_baselines",
+    "solve_problem",
+]

@@ -1,0 +1,95 @@
+"""Uncertainty of the allocation: refit the Climb law on resampled runs and reallocate.
+
+For ``b = 1..B``: draw ``n`` runs with replacement, fit ``get_law("climb", seed=seed + b)`` on
+them, allocate with the same budget, weights, bounds, caps and objective, and keep ``p^(b)``.
+The interval of each proportion is the percentile interval of ``p_k^(b)`` at ``level``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from climb.allocation.solve import allocate
+from climb.data.runs import RunTable
+from climb.errors import ClimbError, ClimbWarning
+
+
+@dataclass
+class BootstrapResult:
+    """``samples``: ``(B, S)`` bootstrap proportions; ``low`` / ``high``: ``(S,)`` interval ends."""
+
+    sources: list[str]
+    samples: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    level: float
+    n_failed: int
+
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        return {s: (float(a), float(b)) for s, a, b in zip(self.sources, self.low, self.high)}
+
+
+def bootstrap_allocation(
+    runs: RunTable,
+    tokens: float,
+    params: float | None = None,
+    *,
+    n_boot: int = 100,
+    seed: int = 0,
+    level: float = 0.95,
+    law_name: str = "climb",
+    law_options: Mapping[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **allocate_kwargs: Any,
+) -> BootstrapResult:
+    """Percentile intervals of the optimal proportions over ``n_boot`` refits on resampled runs."""
+    from climb.laws import get_law
+
+    if n_boot < 2:
+        raise ClimbError(f"--bootstrap must be at least 2 resamples, got {n_boot}")
+    if not 0.0 < level < 1.0:
+        raise ClimbError(f"--level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    n = len(runs)
+    samples: list[np.ndarray] = []
+    failed = 0
+    sources: list[str] | None = None
+    fit_warnings: list[str] = []
+    for b in range(n_boot):
+        idx = rng.integers(0, n, size=n)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                law = get_law(law_name, seed=seed + b + 1, **dict(law_options or {})).fit(
+                    runs.subset(idx)
+                )
+            fit_warnings += [str(w.message) for w in caught]
+            res = allocate(law, tokens, params, **allocate_kwargs)
+        except ClimbError:
+            failed += 1  # e.g. a resample that lost every run of one target
+            continue
+        sources = res.sources
+        samples.append(res.proportions)
+        if progress is not None:
+            progress(b + 1, n_boot)
+    if fit_warnings:
+        warnings.warn(
+            f"bootstrap: {len(fit_warnings)} warning(s) while refitting, e.g. {fit_warnings[0]}",
+            ClimbWarning,
+            stacklevel=2,
+        )
+    if len(samples) < 2 or sources is None:
+        raise ClimbError(
+            f"bootstrap: only {len(samples)} of {n_boot} refits succeeded; need more runs"
+        )
+    arr = np.vstack(samples)
+    q = (1.0 - level) / 2.0
+    return BootstrapResult(
+        sources=sources, samples=arr, low=np.quantile(arr, q, axis=0),
+        high=np.quantile(arr, 1.0 - q, axis=0), level=level, n_failed=failed,
+    )  # fmt: skip

@@ -1,0 +1,139 @@
+"""One call for ``climb allocate``: the Climb allocation, the baselines and optional intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from climb.allocation.baselines import BASELINES, DEFAULT_TAU, Skipped, run_baselines
+from climb.allocation.bootstrap import BootstrapResult, bootstrap_allocation
+from climb.allocation.problem import AllocationProblem, build_problem
+from climb.allocation.result import AllocationResult
+from climb.allocation.solve import LawLike, climb_params_of, solve_problem
+from climb.data.runs import RunTable
+from climb.errors import ClimbError
+
+
+@dataclass
+class AllocationPlan:
+    """The Climb allocation with every baseline under the same law and constraints."""
+
+    problem: AllocationProblem
+    result: AllocationResult
+    baselines: dict[str, AllocationResult] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    bootstrap: BootstrapResult | None = None
+
+    def gap(self, name: str) -> float:
+        """Objective of baseline ``name`` minus Climb's (≥ 0: Climb is no worse)."""
+        return float(self.baselines[name].objective - self.result.objective)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.result.to_dict()
+        out["baselines"] = {
+            name: {
+                "proportions": b.proportions_dict(),
+                "objective": float(b.objective),
+                "gap": self.gap(name),
+                "predicted_loss": b.loss_dict(),
+                "note": b.message,
+            }
+            for name, b in self.baselines.items()
+        }
+        out["skipped_baselines"] = {s.name: s.reason for s in self.skipped}
+        out["constraints"] = {
+            "lower": {s: float(v) for s, v in zip(self.problem.sources, self.problem.lo)},
+            "upper": {s: float(v) for s, v in zip(self.problem.sources, self.problem.hi)},
+            "max_epochs": self.problem.max_epochs,
+            "weights": {t: float(w) for t, w in zip(self.problem.targets, self.problem.weights)},
+        }
+        if self.bootstrap is not None:
+            out["bootstrap"] = {
+                "resamples": int(self.bootstrap.samples.shape[0]),
+                "failed": self.bootstrap.n_failed,
+                "level": self.bootstrap.level,
+            }
+        return out
+
+
+def plan_allocation(
+    law: LawLike,
+    tokens: float,
+    params: float | None = None,
+    *,
+    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    unique_tokens: Mapping[str, float] | None = None,
+    max_epochs: float | None = None,
+    weights: Mapping[str, float] | None = None,
+    objective: str = "sum",
+    method: str = "auto",
+    tau: float = DEFAULT_TAU,
+    baselines: tuple[str, ...] = BASELINES,
+    runs: RunTable | str | Path | None = None,
+    msl_law: Any = None,
+    n_boot: int = 0,
+    seed: int = 0,
+    level: float = 0.95,
+    progress: Callable[[int, int], None] | None = None,
+) -> AllocationPlan:
+    """Allocate, compare with the baselines and (``n_boot > 0``, with ``runs``) bootstrap.
+
+    The MSL baseline uses ``msl_law`` if given, else an MSL law fitted on ``runs``
+    (``climb.laws.get_law("msl")``), else it is skipped with a note.
+    """
+    P, sources, targets = climb_params_of(law)
+    problem = build_problem(
+        P, sources, targets, tokens, params, bounds=bounds, unique_tokens=unique_tokens,
+        max_epochs=max_epochs, weights=weights,
+    )  # fmt: skip
+    result = solve_problem(problem, objective=objective, method=method)
+    table = RunTable.read(runs) if isinstance(runs, str | Path) else runs
+    skipped: list[Skipped] = []
+    if msl_law is None and table is not None and "msl" in baselines:
+        try:
+            from climb.laws import get_law
+
+            msl_law = get_law("msl").fit(table)
+        except (ImportError, AttributeError) as exc:
+            skipped.append(Skipped("msl", f"the MSL law is not available ({exc})"))
+    done, more = run_baselines(
+        problem, objective=objective, tau=tau, msl_law=msl_law,
+        names=tuple(b for b in baselines if not any(s.name == b for s in skipped)),
+    )  # fmt: skip
+    boot = None
+    if n_boot:
+        if table is None:
+            raise ClimbError("--bootstrap needs --runs (the proxy runs to refit the law on)")
+        boot = bootstrap_allocation(
+            table, tokens, params, n_boot=n_boot, seed=seed, level=level, progress=progress,
+            bounds=bounds, unique_tokens=unique_tokens, max_epochs=max_epochs, weights=weights,
+            objective=objective,
+        )  # fmt: skip
+        if boot.sources != result.sources:
+            raise ClimbError(
+                "bootstrap: the runs' sources differ from the law's; refit the law on these runs"
+            )
+        result.intervals = boot.intervals()
+        result.interval_level = level
+    return AllocationPlan(problem, result, done, skipped + more, boot)
+
+
+def parse_tokens(text: str, option: str = "--tokens") -> float:
+    """``1e11``, ``100B``, ``2.5T``, ``500M``, ``30k`` → tokens (or model parameters)."""
+    s = text.strip().replace("_", "")
+    mult = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+    factor = 1.0
+    if s and s[-1].lower() in mult:
+        factor = mult[s[-1].lower()]
+        s = s[:-1]
+    try:
+        x = float(s) * factor
+    except ValueError:
+        raise ClimbError(f"{option}: '{text}' is not a number (e.g. 1e11 or 100B)") from None
+    if not np.isfinite(x) or x <= 0:
+        raise ClimbError(f"{option}: '{text}' must be a positive number")
+    return x

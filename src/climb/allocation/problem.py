@@ -1,0 +1,443 @@
+"""The allocation problem (CLIMB.md §4): objective, constraints and their validation.
+
+For a Climb law at target budget ``D*`` and model size ``N*``::
+
+    minimize   F(p) = Σ_i ω_i · L_i(p, D*, N*)
+             = Σ_i ω_i (E_i + A_i N*^(-α_i)) + Σ_i c_i · r_i^(-β_i),   c_i = ω_i B_i D*^(-β_i)
+    subject to r = W(D*) p,  Σ_k p_k = 1,  lo_k ≤ p_k ≤ hi_k,  p_k D* ≤ e_max U_k (caps)
+
+Caps are folded into the upper bounds (``hi_k ← min(hi_k, e_max U_k / D*)``). Only *active*
+targets (``ω_i > 0`` and ``B_i > 0``) enter the objective; every source without an active target
+(a pure donor, or a zero-weight target) still moves the others' effective ratios through ``W``.
+The objective is convex on ``{r_i > 0 for active i}``; the allocators keep ``r_i ≥ R_FLOOR`` there
+(the Climb law floors ``r`` at ``R_FLOOR``, below which it is no longer convex).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from climb.errors import ClimbError
+from climb.laws.climb import R_FLOOR, ClimbParams
+
+BOUND_TOL = 1e-12
+"""Proportions within this of a bound count as at the bound."""
+
+DEFAULT_MAX_EPOCHS = 4.0
+"""Epoch cap used when unique tokens are given without ``max_epochs`` (Muennighoff et al. 2023)."""
+
+
+@dataclass(frozen=True, eq=False)
+class AllocationProblem:
+    """A Climb law compiled at ``(D*, N*)`` with weights, bounds and caps.
+
+    Attributes:
+        sources: the ``S`` mixture sources (columns of ``p``).
+        targets: the ``T`` sources with a loss (rows of ``W``).
+        params: the Climb law parameters.
+        tokens: the target budget ``D*``; ``model_params``: ``N*`` (or ``None``).
+        weights: ``(T,)`` ``ω_i ≥ 0``.
+        lo, hi: ``(S,)`` bounds, caps already folded into ``hi``.
+        caps: ``(S,)`` the cap part of ``hi`` (``inf`` where none), for reporting.
+        W: ``(T, S)`` ``W(D*)``.
+        coef: ``(T,)`` ``c_i = ω_i B_i D*^(-β_i)``; ``beta``: ``(T,)``; ``base``: ``(T,)``.
+    """
+
+    sources: list[str]
+    targets: list[str]
+    params: ClimbParams
+    tokens: float
+    model_params: float | None
+    weights: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    caps: np.ndarray
+    unique_tokens: np.ndarray | None
+    max_epochs: float | None
+
+    # ------------------------------------------------------------------ derived arrays
+    @property
+    def W(self) -> np.ndarray:
+        return self._cache("W", lambda: self.params.W_at(self.tokens))
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.params.beta
+
+    @property
+    def coef(self) -> np.ndarray:
+        return self._cache(
+            "coef", lambda: self.weights * self.params.B * self.tokens ** (-self.beta)
+        )
+
+    @property
+    def base(self) -> np.ndarray:
+        """``E_i + A_i N*^(-α_i)``."""
+        return self._cache(
+            "base", lambda: np.asarray(self.params.base_loss(self.model_params), dtype=float)
+        )
+
+    @property
+    def active(self) -> np.ndarray:
+        """Targets in the objective: ``ω_i > 0`` and ``B_i > 0``."""
+        return self._cache("active", lambda: self.coef > 0)
+
+    def _cache(self, key: str, make: Any) -> Any:
+        store = self.__dict__.setdefault("_store", {})
+        if key not in store:
+            store[key] = make()
+        return store[key]
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.sources)
+
+    # ------------------------------------------------------------------ evaluation
+    def effective_ratio(self, p: np.ndarray) -> np.ndarray:
+        """``r = W(D*) p`` (unfloored)."""
+        return np.asarray(self.W @ p, dtype=float)
+
+    def predicted_loss(self, p: np.ndarray) -> np.ndarray:
+        """``L_i(p, D*, N*)`` for every target (the law's own floor at ``R_FLOOR``)."""
+        r = self.effective_ratio(p)
+        return np.asarray(
+            self.params.loss_from_ratio(r, self.tokens, self.model_params), dtype=float
+        )
+
+    def objective_sum(self, p: np.ndarray) -> float:
+        """``F(p) = Σ_i ω_i L_i(p)``."""
+        return float(self.weights @ self.predicted_loss(p))
+
+    def normalizer(self) -> np.ndarray:
+        """``c_i`` of the ``worst`` objective: the excess loss ``L_i − E_i`` of a monolingual run
+        of the whole budget (``r_i = 1``), so that ``t = 1`` means "as good as training on i alone"."""
+        return self.base - self.params.E + self.params.B * self.tokens ** (-self.beta)
+
+    def objective_worst(self, p: np.ndarray) -> float:
+        """``max_i ω_i (L_i − E_i) / c_i`` over targets with ``ω_i > 0``."""
+        w = self.weights > 0
+        if not w.any():
+            return 0.0
+        excess = self.predicted_loss(p) - self.params.E
+        return float(np.max((self.weights * excess / self.normalizer())[w]))
+
+    def objective(self, p: np.ndarray, kind: str) -> float:
+        return self.objective_worst(p) if kind == "worst" else self.objective_sum(p)
+
+    def marginal_benefit(self, p: np.ndarray) -> np.ndarray:
+        """Per source ``G_k = Σ_i W_ik g_i(r_i) = −∂F/∂p_k``, with
+        ``g_i(r) = −ω_i ∂L_i/∂r_i = ω_i β_i B_i D*^(-β_i) r_i^(-β_i-1)`` (CLIMB.md §4)."""
+        r = np.maximum(self.effective_ratio(p), R_FLOOR)
+        g = np.where(self.active, self.beta * self.coef * r ** (-self.beta - 1.0), 0.0)
+        return np.asarray(self.W.T @ g, dtype=float)
+
+    def kkt_residual(self, p: np.ndarray) -> tuple[float, float]:
+        """Relative KKT residual of the ``sum`` objective and the marginal-benefit level ``λ``.
+
+        Stationarity asks ``G_k = λ`` for free sources, ``G_k ≤ λ`` at a lower and ``G_k ≥ λ`` at an
+        upper bound. With ``a = min G`` over free and upper-bound sources and ``b = max G`` over free
+        and lower-bound sources, the best ``λ = (a + b) / 2`` leaves ``max(0, (b − a) / 2)``; it is
+        reported relative to ``max |G|``.
+        """
+        G = self.marginal_benefit(p)
+        at_lo = p <= self.lo + 1e-9
+        at_hi = p >= self.hi - 1e-9
+        free = ~at_lo & ~at_hi
+        up = free | (at_hi & ~at_lo)
+        down = free | (at_lo & ~at_hi)
+        a = float(G[up].min()) if up.any() else np.inf
+        b = float(G[down].max()) if down.any() else -np.inf
+        scale = max(float(np.abs(G).max()), 1e-300)
+        if not np.isfinite(a) or not np.isfinite(b):
+            lam = b if np.isfinite(b) else (a if np.isfinite(a) else 0.0)
+            return 0.0, lam
+        return max(0.0, (b - a) / 2.0) / scale, (a + b) / 2.0
+
+
+# ---------------------------------------------------------------------- building a problem
+def build_problem(
+    params: ClimbParams,
+    sources: list[str],
+    targets: list[str],
+    tokens: float,
+    model_params: float | None = None,
+    *,
+    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    unique_tokens: Mapping[str, float] | None = None,
+    max_epochs: float | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> AllocationProblem:
+    """Validate the constraints and compile the law at ``(D*, N*)``; one-line errors on bad input."""
+    if not np.isfinite(tokens) or tokens <= 0:
+        raise ClimbError(f"--tokens must be a positive number of training tokens, got {tokens!r}")
+    if model_params is not None and (not np.isfinite(model_params) or model_params <= 0):
+        raise ClimbError(f"--params must be a positive model size, got {model_params!r}")
+    S = len(sources)
+    lo = np.zeros(S)
+    hi = np.ones(S)
+    for name, (b_lo, b_hi) in (bounds or {}).items():
+        if name not in sources:
+            raise ClimbError(
+                f"--bounds: unknown source '{name}'; the law's sources are: {', '.join(sources)}"
+            )
+        k = sources.index(name)
+        if b_lo is not None:
+            lo[k] = float(b_lo)
+        if b_hi is not None:
+            hi[k] = float(b_hi)
+        if not (0.0 <= lo[k] <= 1.0 and 0.0 <= hi[k] <= 1.0):
+            raise ClimbError(
+                f"--bounds: '{name}' bounds must lie in [0, 1], got {lo[k]:g}:{hi[k]:g}"
+            )
+        if lo[k] > hi[k]:
+            raise ClimbError(
+                f"--bounds: '{name}' has lower bound {lo[k]:g} above upper bound {hi[k]:g}"
+            )
+
+    caps = np.full(S, np.inf)
+    U: np.ndarray | None = None
+    if unique_tokens is not None:
+        missing = [s for s in sources if s not in unique_tokens]
+        extra = [s for s in unique_tokens if s not in sources]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"no unique-token count for law source(s) {', '.join(missing)}")
+            if extra:
+                parts.append(f"source(s) {', '.join(extra)} are not in the law")
+            raise ClimbError(f"unique tokens: {'; '.join(parts)}; the sources must match the law's")
+        U = np.array([float(unique_tokens[s]) for s in sources])
+        if (~np.isfinite(U) | (U < 0)).any():
+            k = int(np.flatnonzero(~np.isfinite(U) | (U < 0))[0])
+            raise ClimbError(
+                f"unique tokens: '{sources[k]}' has {U[k]!r} tokens; counts must be ≥ 0"
+            )
+        e_max = DEFAULT_MAX_EPOCHS if max_epochs is None else float(max_epochs)
+        if not np.isfinite(e_max) or e_max <= 0:
+            raise ClimbError(f"--max-epochs must be a positive number, got {max_epochs!r}")
+        max_epochs = e_max
+        caps = np.minimum(e_max * U / tokens, 1.0)
+    elif max_epochs is not None:
+        raise ClimbError("--max-epochs needs --unique-tokens (the unique tokens of each source)")
+    hi_capped = np.minimum(hi, caps)
+    bad = lo > hi_capped + BOUND_TOL
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ClimbError(
+            f"source '{sources[k]}': lower bound {lo[k]:g} exceeds its data cap {caps[k]:.6g} "
+            f"({max_epochs:g} epochs of its unique tokens at {tokens:g} tokens); lower the bound, "
+            "raise --max-epochs or add data"
+        )
+    hi_capped = np.maximum(hi_capped, lo)
+    if lo.sum() > 1.0 + 1e-12:
+        raise ClimbError(
+            f"--bounds: lower bounds sum to {lo.sum():.6g} > 1; no mixture can meet them"
+        )
+    if hi_capped.sum() < 1.0 - 1e-12:
+        what = "upper bounds and data caps" if np.isfinite(caps).any() else "upper bounds"
+        raise ClimbError(
+            f"infeasible: the {what} sum to {hi_capped.sum():.6g} < 1, so the proportions cannot "
+            "sum to 1; raise --max-epochs, lower --tokens, add data or relax --bounds"
+        )
+
+    w = np.ones(len(targets))
+    for name, value in (weights or {}).items():
+        if name not in sources:
+            raise ClimbError(
+                f"--weights: unknown source '{name}'; the law's sources are: {', '.join(sources)}"
+            )
+        if name not in targets:
+            if float(value) != 0.0:
+                raise ClimbError(
+                    f"--weights: '{name}' is a pure donor (the law predicts no loss for it); "
+                    "give it weight 0 or drop it"
+                )
+            continue
+        v = float(value)
+        if not np.isfinite(v) or v < 0:
+            raise ClimbError(f"--weights: '{name}' has weight {value!r}; weights must be ≥ 0")
+        w[targets.index(name)] = v
+    if not (w > 0).any():
+        raise ClimbError(
+            "--weights: every target has weight 0; give at least one a positive weight"
+        )
+
+    return AllocationProblem(
+        sources=list(sources), targets=list(targets), params=params, tokens=float(tokens),
+        model_params=None if model_params is None else float(model_params), weights=w,
+        lo=lo, hi=hi_capped, caps=caps, unique_tokens=U, max_epochs=max_epochs,
+    )  # fmt: skip
+
+
+def with_identity_transfer(problem: AllocationProblem) -> AllocationProblem:
+    """The same problem under the isolated law (``W = I``: no cross-lingual transfer)."""
+    p = problem.params
+    W = np.zeros_like(p.W)
+    W[np.arange(p.n_targets), p.own] = 1.0
+    iso = ClimbParams(E=p.E, A=p.A, alpha=p.alpha, B=p.B, beta=p.beta, W=W, kappa=np.zeros_like(p.kappa),
+                      tokens_ref=p.tokens_ref, own=p.own)  # fmt: skip
+    return AllocationProblem(
+        sources=problem.sources, targets=problem.targets, params=iso, tokens=problem.tokens,
+        model_params=problem.model_params, weights=problem.weights, lo=problem.lo, hi=problem.hi,
+        caps=problem.caps, unique_tokens=problem.unique_tokens, max_epochs=problem.max_epochs,
+    )  # fmt: skip
+
+
+def project_to_constraints(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Euclidean projection onto ``{Σ p = 1, lo ≤ p ≤ hi}``: ``p = clip(y − τ, lo, hi)`` with the
+    shift ``τ`` found by bisection (``Σ clip(y − τ)`` is monotone in ``τ``)."""
+    y = np.asarray(y, dtype=float)
+    t_lo = float(np.min(y - hi)) - 1.0
+    t_hi = float(np.max(y - lo)) + 1.0
+    for _ in range(200):
+        mid = 0.5 * (t_lo + t_hi)
+        if np.clip(y - mid, lo, hi).sum() > 1.0:
+            t_lo = mid
+        else:
+            t_hi = mid
+        if t_hi - t_lo <= 1e-16 * max(1.0, abs(mid)):
+            break
+    p = np.clip(y - 0.5 * (t_lo + t_hi), lo, hi)
+    # put the last rounding error on sources with room
+    gap = 1.0 - p.sum()
+    room = (hi - p) if gap > 0 else (p - lo)
+    if abs(gap) > 0 and room.sum() > 0:
+        p = p + gap * room / room.sum()
+    return np.clip(p, lo, hi)
+
+
+# ---------------------------------------------------------------------- input readers
+def parse_mapping(spec: str, option: str) -> dict[str, str]:
+    """``"en=2,de=1"`` → ``{"en": "2", "de": "1"}`` (one-line error naming ``option``)."""
+    out: dict[str, str] = {}
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if "=" not in item:
+            raise ClimbError(f"{option}: '{item}' is not NAME=VALUE (e.g. {option} en=2,de=1)")
+        key, value = (x.strip() for x in item.split("=", 1))
+        if not key:
+            raise ClimbError(f"{option}: '{item}' has an empty source name")
+        if key in out:
+            raise ClimbError(f"{option}: source '{key}' is given twice")
+        out[key] = value
+    return out
+
+
+def _read_table(path: Path, option: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise ClimbError(f"{option}: {path}: no such file")
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        import yaml
+
+        try:
+            obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ClimbError(
+                f"{option}: {path}: not valid YAML/JSON ({str(exc).splitlines()[0]})"
+            ) from None
+        if not isinstance(obj, dict):
+            raise ClimbError(f"{option}: {path}: expected a mapping source → value")
+        if len(columns) == 2:
+            return [{columns[0]: str(k), columns[1]: str(v)} for k, v in obj.items()]
+        rows = []
+        for k, v in obj.items():
+            if not isinstance(v, list | tuple) or len(v) != 2:
+                raise ClimbError(f"{option}: {path}: '{k}' must map to [lo, hi]")
+            rows.append({columns[0]: str(k), columns[1]: str(v[0]), columns[2]: str(v[1])})
+        return rows
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+        missing = [c for c in columns if c not in fields]
+        if missing:
+            raise ClimbError(
+                f"{option}: {path}: missing column '{missing[0]}'; expected columns {','.join(columns)}"
+            )
+        return [
+            {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            for row in reader
+        ]
+
+
+def _number(value: str, where: str, empty_ok: bool = False) -> float | None:
+    if value.strip() == "" and empty_ok:
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        raise ClimbError(f"{where}: '{value}' is not a number") from None
+    if not np.isfinite(x):
+        raise ClimbError(f"{where}: '{value}' is not a finite number")
+    return x
+
+
+def read_unique_tokens(path: str | Path) -> dict[str, float]:
+    """A ``source,tokens`` CSV (or a YAML/JSON mapping) of unique tokens per source."""
+    path = Path(path)
+    rows = _read_table(path, "--unique-tokens", ("source", "tokens"))
+    if not rows:
+        raise ClimbError(f"--unique-tokens: {path}: no rows; expected one row per source")
+    out: dict[str, float] = {}
+    for i, row in enumerate(rows, start=2):
+        name = row["source"]
+        if name in out:
+            raise ClimbError(f"--unique-tokens: {path}: row {i}: source '{name}' appears twice")
+        x = _number(row["tokens"], f"--unique-tokens: {path}: row {i}, column 'tokens'")
+        assert x is not None
+        if x < 0:
+            raise ClimbError(
+                f"--unique-tokens: {path}: row {i}, column 'tokens': {x:g} must be ≥ 0"
+            )
+        out[name] = x
+    return out
+
+
+def read_weights(spec: str) -> dict[str, float]:
+    """``--weights``: ``en=2,de=1`` or a file (``source,weight`` CSV or YAML/JSON mapping)."""
+    if "=" not in spec and Path(spec).suffix:
+        path = Path(spec)
+        rows = _read_table(path, "--weights", ("source", "weight"))
+        out: dict[str, float] = {}
+        for i, row in enumerate(rows, start=2):
+            x = _number(row["weight"], f"--weights: {path}: row {i}, column 'weight'")
+            assert x is not None
+            out[row["source"]] = x
+        return out
+    return {
+        k: float(_number(v, f"--weights: '{k}'") or 0.0)
+        for k, v in parse_mapping(spec, "--weights").items()
+    }
+
+
+def read_bounds(spec: str) -> dict[str, tuple[float | None, float | None]]:
+    """``--bounds``: ``en=0.1:0.5,de=:0.3`` or a file (``source,lo,hi`` CSV or YAML mapping)."""
+    if "=" not in spec and Path(spec).suffix:
+        path = Path(spec)
+        rows = _read_table(path, "--bounds", ("source", "lo", "hi"))
+        return {
+            row["source"]: (
+                _number(row["lo"], f"--bounds: {path}: row {i}, column 'lo'", empty_ok=True),
+                _number(row["hi"], f"--bounds: {path}: row {i}, column 'hi'", empty_ok=True),
+            )
+            for i, row in enumerate(rows, start=2)
+        }
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for name, value in parse_mapping(spec, "--bounds").items():
+        if ":" not in value:
+            raise ClimbError(
+                f"--bounds: '{name}={value}' must be NAME=LO:HI (either side may be empty)"
+            )
+        a, b = value.split(":", 1)
+        out[name] = (
+            _number(a, f"--bounds: '{name}' lower", empty_ok=True),
+            _number(b, f"--bounds: '{name}' upper", empty_ok=True),
+        )
+    return out

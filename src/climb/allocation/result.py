@@ -1,0 +1,107 @@
+"""The one allocation-result type (scipy-like: the answer *and* how it was reached)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class AllocationResult:
+    """An allocation of the token budget over sources, for Climb or a baseline.
+
+    Attributes:
+        sources: the mixture sources, in the law's order.
+        proportions: ``(S,)`` ``p``; sums to 1 and meets every bound and cap.
+        targets: the sources with a loss.
+        predicted_loss: ``(T,)`` ``L_i(p, D*, N*)`` under the Climb law.
+        effective_ratio: ``(T,)`` ``r = W(D*) p``.
+        objective: the value of the objective named by ``objective_name`` (``sum``: ``Σ ω_i L_i``;
+            ``worst``: ``max_i ω_i (L_i − E_i) / c_i``).
+        kkt_residual: relative KKT residual (``sum``; for a baseline it shows how far from
+            optimal it is) or relative bisection gap (``worst``).
+        marginal_level: ``λ``, the common marginal benefit of the free sources.
+        path: what solved it: ``two-step`` (closed form, CLIMB.md §4), ``active-set`` (Newton on
+            the free sources' KKT system), ``convex`` (cvxpy, power cones), ``bisection-lp``
+            (``worst``), or ``baseline:<name>``.
+        nit: iterations of that path; ``status``: 0 = optimal, 1 = not optimal (see ``message``).
+        at_lower / at_upper: sources held at a lower / upper bound (caps included).
+        intervals: bootstrap confidence intervals per source (``{src: (lo, hi)}``), if computed.
+    """
+
+    sources: list[str]
+    proportions: np.ndarray
+    targets: list[str]
+    predicted_loss: np.ndarray
+    effective_ratio: np.ndarray
+    objective: float
+    objective_name: str
+    tokens: float
+    model_params: float | None
+    path: str
+    kkt_residual: float = float("nan")
+    marginal_level: float = float("nan")
+    nit: int = 0
+    status: int = 0
+    message: str = ""
+    at_lower: list[str] = field(default_factory=list)
+    at_upper: list[str] = field(default_factory=list)
+    intervals: dict[str, tuple[float, float]] | None = None
+    interval_level: float | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.status == 0
+
+    @property
+    def x(self) -> np.ndarray:
+        """scipy-style alias of ``proportions``."""
+        return self.proportions
+
+    def proportions_dict(self) -> dict[str, float]:
+        return {s: float(v) for s, v in zip(self.sources, self.proportions)}
+
+    def loss_dict(self) -> dict[str, float]:
+        return {t: float(v) for t, v in zip(self.targets, self.predicted_loss)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description."""
+        out: dict[str, Any] = {
+            "proportions": self.proportions_dict(),
+            "objective": float(self.objective),
+            "objective_name": self.objective_name,
+            "predicted_loss": self.loss_dict(),
+            "effective_ratio": {t: float(v) for t, v in zip(self.targets, self.effective_ratio)},
+            "tokens": float(self.tokens),
+            "params": self.model_params,
+            "solver": {
+                "path": self.path,
+                "kkt_residual": _finite_or_none(self.kkt_residual),
+                "marginal_level": _finite_or_none(self.marginal_level),
+                "iterations": int(self.nit),
+                "status": int(self.status),
+                "message": self.message,
+                "at_lower": list(self.at_lower),
+                "at_upper": list(self.at_upper),
+            },
+        }
+        if self.intervals is not None:
+            out["intervals"] = {
+                "level": self.interval_level,
+                "proportions": {s: [float(a), float(b)] for s, (a, b) in self.intervals.items()},
+            }
+        return out
+
+    def __repr__(self) -> str:
+        top = sorted(zip(self.proportions, self.sources), reverse=True)[:4]
+        mix = ", ".join(f"{s}={p:.3f}" for p, s in top)
+        return (
+            f"AllocationResult(path={self.path!r}, status={self.status}, objective={self.objective:.6g}, "
+            f"kkt_residual={self.kkt_residual:.2e}, {mix}{', …' if len(self.sources) > 4 else ''})"
+        )
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None

@@ -1,0 +1,179 @@
+"""``allocate``: the library entry point of the Climb allocator (CLIMB.md §4)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from climb.allocation.convex import solve_convex, solve_worst
+from climb.allocation.problem import AllocationProblem, build_problem
+from climb.allocation.result import AllocationResult
+from climb.allocation.two_step import SolverOutput, active_set, solve_two_step
+from climb.errors import ClimbError
+from climb.laws.climb import ClimbParams
+
+METHODS = ("auto", "two-step", "active-set", "convex")
+OBJECTIVES = ("sum", "worst")
+
+LawLike = Any
+"""A Climb law (``Law`` with ClimbParams), a law JSON path or object, or ``(ClimbParams, sources, targets)``."""
+
+
+def climb_params_of(law: LawLike) -> tuple[ClimbParams, list[str], list[str]]:
+    """``(ClimbParams, sources, targets)`` from anything that names a Climb law.
+
+    Accepts a fitted climb ``Law`` (its ``params_`` attribute), a path to a law JSON file, the JSON
+    object itself, or a ``(ClimbParams, sources, targets)`` triple.
+    """
+    if isinstance(law, tuple) and len(law) == 3 and isinstance(law[0], ClimbParams):
+        return law[0], list(law[1]), list(law[2])
+    if isinstance(law, str | Path):
+        path = Path(law)
+        if not path.is_file():
+            raise ClimbError(f"{path}: no such law file")
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ClimbError(f"{path}: not valid JSON ({exc})") from None
+        try:
+            return climb_params_of(obj)
+        except ClimbError as exc:
+            raise ClimbError(f"{path}: {exc}") from None
+    if isinstance(law, dict):
+        name = law.get("law")
+        if name not in ("climb", "isolated"):
+            raise ClimbError(
+                f"law JSON: the allocator needs a 'climb' law, got {name!r}; fit one with "
+                "climb.laws.get_law('climb')"
+            )
+        sources, targets, params = (
+            law.get("sources"),
+            law.get("targets", law.get("sources")),
+            law.get("params"),
+        )
+        if (
+            not isinstance(sources, list)
+            or not sources
+            or not all(isinstance(s, str) for s in sources)
+        ):
+            raise ClimbError("law JSON: 'sources' must be a non-empty list of names")
+        if len(set(sources)) != len(sources):
+            raise ClimbError("law JSON: 'sources' has duplicated names")
+        if (
+            not isinstance(targets, list)
+            or not targets
+            or not all(isinstance(t, str) for t in targets)
+        ):
+            raise ClimbError("law JSON: 'targets' must be a non-empty list of names")
+        unknown = [t for t in targets if t not in sources]
+        if unknown:
+            raise ClimbError(f"law JSON: target '{unknown[0]}' is not among 'sources'")
+        if not isinstance(params, dict):
+            raise ClimbError("law JSON: 'params' must be an object")
+        return (
+            ClimbParams.from_json(sources, targets, params, law=str(name)),
+            list(sources),
+            list(targets),
+        )
+    params = getattr(law, "params_", None)
+    if isinstance(params, ClimbParams):
+        return params, list(law.sources_), list(law.targets_)
+    if hasattr(law, "to_json") and hasattr(law, "sources_"):
+        return climb_params_of(law.to_json())
+    raise ClimbError(
+        f"cannot allocate with {type(law).__name__}: expected a fitted climb law or its JSON"
+    )
+
+
+def allocate(
+    law: LawLike,
+    tokens: float,
+    params: float | None = None,
+    *,
+    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    unique_tokens: Mapping[str, float] | None = None,
+    max_epochs: float | None = None,
+    weights: Mapping[str, float] | None = None,
+    objective: str = "sum",
+    method: str = "auto",
+) -> AllocationResult:
+    """Optimal proportions of a Climb law at ``tokens`` (``D*``) and ``params`` (``N*``).
+
+    ``objective="sum"`` minimizes ``Σ_i ω_i L_i`` by the two-step method (closed form when the
+    optimum is interior, active-set Newton when bounds or caps bind, cvxpy when neither settles);
+    ``objective="worst"`` minimizes ``max_i ω_i (L_i − E_i)/c_i`` by bisection with LPs.
+    ``method`` forces a path (``two-step`` fails if the closed form does not apply).
+    Bounds are ``{source: (lo, hi)}``; caps ``p_k D* ≤ max_epochs · U_k`` come from
+    ``unique_tokens``; ``weights`` are ``ω`` per target (default 1; donors have none).
+    """
+    p_, sources, targets = climb_params_of(law)
+    problem = build_problem(
+        p_, sources, targets, tokens, params, bounds=bounds, unique_tokens=unique_tokens,
+        max_epochs=max_epochs, weights=weights,
+    )  # fmt: skip
+    return solve_problem(problem, objective=objective, method=method)
+
+
+def solve_problem(
+    problem: AllocationProblem, *, objective: str = "sum", method: str = "auto"
+) -> AllocationResult:
+    """Solve a compiled problem (see :func:`allocate`)."""
+    if objective not in OBJECTIVES:
+        raise ClimbError(
+            f"--objective: unknown objective '{objective}'; choose from {', '.join(OBJECTIVES)}"
+        )
+    if method not in METHODS:
+        raise ClimbError(f"--method: unknown method '{method}'; choose from {', '.join(METHODS)}")
+    if objective == "worst":
+        return make_result(problem, solve_worst(problem), objective)
+    out: SolverOutput | None = None
+    notes = ""
+    if method in ("auto", "two-step", "active-set"):
+        out = solve_two_step(problem, method)
+        if out is None and method == "two-step":
+            raise ClimbError(
+                "--method two-step: the closed form does not apply here (a bound or cap binds, "
+                "a donor or zero weight, or u = W^(-T) 1 has non-positive entries); use --method auto"
+            )
+        if out is None:
+            notes = "; the active set did not settle, solved by the convex path"
+    if out is None:
+        out = solve_convex(problem)
+        out.message += notes
+        if out.status == 0 and method == "auto":
+            # polish: the active-set method started on the convex solution's face
+            polished = active_set(problem, out.p)
+            if polished.status == 0 and problem.objective_sum(polished.p) <= problem.objective_sum(
+                out.p
+            ):
+                out.p = polished.p
+                out.message += f"; polished by {polished.nit} active-set iterations"
+    return make_result(problem, out, objective)
+
+
+def make_result(
+    problem: AllocationProblem, out: SolverOutput, objective: str, kkt: bool = True
+) -> AllocationResult:
+    """Wrap proportions into an :class:`AllocationResult` with losses, ratios and the KKT residual."""
+    p = out.p
+    res_kkt, lam = (
+        problem.kkt_residual(p) if kkt and objective == "sum" else (float("nan"), float("nan"))
+    )
+    if objective == "worst" and out.path == "bisection-lp":
+        try:
+            res_kkt = float(out.message.rsplit("gap ", 1)[1])
+        except (IndexError, ValueError):
+            res_kkt = float("nan")
+    at_lo = [s for s, v, a in zip(problem.sources, p, problem.lo) if v <= a + 1e-9]
+    at_hi = [s for s, v, b in zip(problem.sources, p, problem.hi) if v >= b - 1e-9 and b < 1.0]
+    return AllocationResult(
+        sources=list(problem.sources), proportions=np.asarray(p, dtype=float), targets=list(problem.targets),
+        predicted_loss=problem.predicted_loss(p), effective_ratio=problem.effective_ratio(p),
+        objective=problem.objective(p, objective), objective_name=objective, tokens=problem.tokens,
+        model_params=problem.model_params, path=out.path, kkt_residual=res_kkt, marginal_level=lam,
+        nit=out.nit, status=out.status, message=out.message, at_lower=at_lo, at_upper=at_hi,
+    )  # fmt: skip

@@ -1,0 +1,174 @@
+"""The ``climb allocate`` verb: parse, call :func:`climb.allocation.plan.plan_allocation`, render."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from climb.allocation.baselines import BASELINES, DEFAULT_TAU
+from climb.allocation.plan import AllocationPlan, parse_tokens, plan_allocation
+from climb.allocation.problem import read_bounds, read_unique_tokens, read_weights
+from climb.allocation.solve import METHODS, OBJECTIVES
+from climb.errors import ClimbError
+from climb.exports import FORMATS, Mixture, read_paths, write_export
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "allocate",
+        help="optimal language proportions under a fitted climb law, with baselines and exports",
+        description="Find the proportions that minimize the weighted predicted loss of a climb "
+        "law at a token budget (two-step: equalize marginal benefits, then maximize the "
+        "magnitude; active-set / convex paths when bounds or caps bind), compare them with the "
+        "baselines under the same law and constraints, and export them for a trainer.",
+    )
+    p.add_argument("law", help="law JSON written by `climb fit` (law 'climb')")
+    p.add_argument("--tokens", required=True, help="target token budget D*, e.g. 1e11 or 100B")
+    p.add_argument("--params", help="target model size N* (non-embedding parameters), e.g. 1B")
+    p.add_argument("--objective", choices=OBJECTIVES, default="sum",
+                   help="sum: weighted sum of losses (default); worst: the largest normalized excess loss")  # fmt: skip
+    p.add_argument(
+        "--weights",
+        help="source weights: en=2,de=1 or a file (source,weight CSV / YAML); default 1",
+    )
+    p.add_argument(
+        "--bounds", help="bounds: en=0.1:0.5,de=:0.3 or a file (source,lo,hi CSV / YAML)"
+    )
+    p.add_argument(
+        "--unique-tokens", metavar="CSV", help="unique tokens per source (columns source,tokens)"
+    )
+    p.add_argument("--max-epochs", type=float,
+                   help="at most this many epochs of each source's unique tokens (default 4 with --unique-tokens)")  # fmt: skip
+    p.add_argument(
+        "--tau",
+        type=float,
+        default=DEFAULT_TAU,
+        help=f"temperature baseline τ (default {DEFAULT_TAU})",
+    )
+    p.add_argument("--baselines", default=",".join(BASELINES),
+                   help=f"comma list of baselines, or 'none' (default: {','.join(BASELINES)})")  # fmt: skip
+    p.add_argument(
+        "--method", choices=METHODS, default="auto", help="force a solver path (default auto)"
+    )
+    p.add_argument("--runs", help="proxy runs: fit the MSL baseline and refit for --bootstrap")
+    p.add_argument(
+        "--msl-law",
+        help="a fitted MSL law JSON for the MSL baseline (instead of fitting on --runs)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="B",
+        help="B bootstrap refits on --runs for intervals",
+    )
+    p.add_argument(
+        "--level", type=float, default=0.95, help="bootstrap interval level (default 0.95)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--format", choices=list(FORMATS), help="export format for --export-out")
+    p.add_argument(
+        "--paths", help="YAML mapping source → data path (or list of paths) for the export"
+    )
+    p.add_argument(
+        "--export-out", metavar="FILE", help="write the Climb mixture in --format to FILE"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=run_allocate)
+
+
+def run_allocate(args: argparse.Namespace) -> int:
+    if bool(args.format) != bool(args.export_out):
+        raise ClimbError(
+            "--format and --export-out go together (e.g. --format megatron --export-out blend.args)"
+        )
+    if args.paths and not args.export_out:
+        raise ClimbError("--paths is used by the export; add --format and --export-out")
+    names = tuple(b.strip() for b in args.baselines.split(",") if b.strip() and b.strip() != "none")
+    unknown = [b for b in names if b not in BASELINES]
+    if unknown:
+        raise ClimbError(
+            f"--baselines: unknown baseline '{unknown[0]}'; choose from {', '.join(BASELINES)}"
+        )
+    msl_law = None
+    if args.msl_law:
+        from climb.laws import load_law
+
+        msl_law = load_law(args.msl_law)
+    plan = plan_allocation(
+        args.law,
+        parse_tokens(args.tokens),
+        None if args.params is None else parse_tokens(args.params, "--params"),
+        bounds=read_bounds(args.bounds) if args.bounds else None,
+        unique_tokens=read_unique_tokens(args.unique_tokens) if args.unique_tokens else None,
+        max_epochs=args.max_epochs,
+        weights=read_weights(args.weights) if args.weights else None,
+        objective=args.objective,
+        method=args.method,
+        tau=args.tau,
+        baselines=names,
+        runs=args.runs,
+        msl_law=msl_law,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        level=args.level,
+        progress=_progress if args.bootstrap and sys.stderr.isatty() else None,
+    )
+    if args.export_out:
+        paths = read_paths(args.paths, plan.result.sources) if args.paths else {}
+        mix = Mixture(
+            proportions=plan.result.proportions_dict(), paths=paths, tokens=plan.result.tokens,
+            max_epochs=plan.problem.max_epochs,
+            meta={"law": str(args.law), "objective": args.objective, "solver": plan.result.path},
+        )  # fmt: skip
+        out = write_export(mix, args.format, args.export_out)
+        if not args.json:
+            print(f"wrote {args.format} mixture to {out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2))
+    else:
+        print(render_table(plan))
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    end = "\n" if done == total else ""
+    print(f"\rbootstrap refits: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def render_table(plan: AllocationPlan) -> str:
+    """One table: proportions and predicted losses of Climb and each baseline, then the gaps."""
+    res = plan.result
+    cols = [("climb", res), *plan.baselines.items()]
+    name_w = max(8, *(len(s) for s in res.sources))
+    cell = 17
+    lines = [
+        f"climb allocate: D* = {res.tokens:.4g} tokens"
+        + (f", N* = {res.model_params:.4g}" if res.model_params else "")
+        + f", objective {res.objective_name}; solver {res.path} ({res.nit} it, KKT residual "
+        + f"{res.kkt_residual:.1e}, {'optimal' if res.success else 'NOT optimal: ' + res.message})",
+        "each cell: proportion / predicted loss",
+        f"{'source':<{name_w}}" + "".join(f"{n:>{cell}}" for n, _ in cols)
+        + ("" if res.intervals is None else f"{'climb ' + str(int(100 * (res.interval_level or 0))) + '% CI':>{cell + 4}}"),
+    ]  # fmt: skip
+    for k, s in enumerate(res.sources):
+        row = f"{s:<{name_w}}"
+        for _, r in cols:
+            loss = f"{r.predicted_loss[r.targets.index(s)]:.4f}" if s in r.targets else "donor"
+            row += f"{r.proportions[k]:>9.4f} / {loss:>6}"[-cell:].rjust(cell)
+        if res.intervals is not None:
+            a, b = res.intervals[s]
+            row += f"[{a:.3f}, {b:.3f}]".rjust(cell + 4)
+        lines.append(row)
+    lines.append(f"{'objective':<{name_w}}" + "".join(f"{r.objective:>{cell}.6g}" for _, r in cols))
+    gaps = "".join(
+        f"{'-':>{cell}}" if n == "climb" else f"{plan.gap(n):>+{cell}.3g}" for n, _ in cols
+    )
+    lines.append(f"{'gap':<{name_w}}" + gaps)
+    for skip in plan.skipped:
+        lines.append(f"note: baseline {skip.name} skipped: {skip.reason}")
+    for n, r in plan.baselines.items():
+        if r.message:
+            lines.append(f"note: {n}: {r.message}")
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""Bootstrap intervals and the MSL baseline, on runs simulated from a known climb law."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from climb.allocation import allocate, bootstrap_allocation, climb_params_of
+from climb.allocation.plan import plan_allocation
+from climb.allocation.synthetic import random_climb_json
+from climb.cli import main
+from climb.data.runs import RunTable
+
+
+def simulated_runs(law: dict, n_mix: int = 27, noise: float = 0.002, seed: int = 0) -> RunTable:
+    P, S, T = climb_params_of(law)
+    K = len(S)
+    rng = np.random.default_rng(seed)
+    p = np.vstack([np.eye(K), rng.dirichlet(np.ones(K), n_mix)])
+    p = np.vstack([p, p])
+    tokens = np.repeat([1e9, 4e9], K + n_mix)
+    L = np.array([P.loss_from_ratio(P.effective_ratio(pi, d)[0], d) for pi, d in zip(p, tokens)])
+    L = L * np.exp(rng.normal(0.0, noise, L.shape))
+    return RunTable.from_arrays(
+        run=[f"r{i}" for i in range(len(p))], tokens=tokens, p=p, sources=S, loss=L, targets=T
+    )
+
+
+@pytest.fixture(scope="module")
+def law_and_runs() -> tuple[dict, RunTable]:
+    law = random_climb_json(3, 0, transfer=(0.0, 0.2), kappa=0.0)
+    return law, simulated_runs(law)
+
+
+def test_bootstrap_intervals_cover_the_true_allocation(law_and_runs: tuple[dict, RunTable]) -> None:
+    law, runs = law_and_runs
+    truth = allocate(law, 1e10).proportions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a resample may floor a run's r (reported as one warning)
+        boot = bootstrap_allocation(runs, 1e10, n_boot=8, seed=1, level=0.9)
+        again = bootstrap_allocation(runs, 1e10, n_boot=8, seed=1, level=0.9)
+    assert boot.samples.shape == (8, 3)
+    np.testing.assert_allclose(boot.samples.sum(axis=1), 1.0, atol=1e-12)
+    assert (boot.low <= boot.high).all()
+    # low-noise runs: the refitted laws allocate close to the true law
+    assert np.abs(np.median(boot.samples, axis=0) - truth).max() < 0.1
+    assert ((boot.low - 0.05 <= truth) & (truth <= boot.high + 0.05)).all()
+    np.testing.assert_array_equal(boot.samples, again.samples)  # deterministic for a seed
+
+
+def test_plan_with_runs_has_msl_baseline_and_intervals(law_and_runs: tuple[dict, RunTable]) -> None:
+    law, runs = law_and_runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = plan_allocation(law, 1e10, runs=runs, n_boot=4, seed=0)
+    assert "msl" in plan.baselines
+    assert plan.gap("msl") >= -1e-10
+    assert plan.result.intervals is not None and set(plan.result.intervals) == set(law["sources"])
+    d = plan.to_dict()
+    assert d["bootstrap"]["resamples"] + d["bootstrap"]["failed"] == 4
+    assert set(d["baselines"]) == {"uniform", "isolated", "msl"}
+
+
+def test_cli_bootstrap_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], law_and_runs: tuple[dict, RunTable]
+) -> None:
+    law, runs = law_and_runs
+    law_path = tmp_path / "law.json"
+    law_path.write_text(json.dumps(law))
+    runs_path = runs.write(tmp_path / "runs.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["allocate", str(law_path), "--tokens", "1e10", "--runs", str(runs_path), "--bootstrap", "3",
+                     "--baselines", "uniform,msl", "--json"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    lo_hi = out["intervals"]["proportions"]
+    assert set(lo_hi) == set(law["sources"])
+    assert all(0.0 <= a <= b <= 1.0 for a, b in lo_hi.values())
+    assert out["baselines"]["msl"]["objective"] >= out["objective"] - 1e-10
