@@ -39,7 +39,13 @@ SUM_TOLERANCE = 1e-3
 
 P_PREFIX = "p."
 LOSS_PREFIX = "loss."
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +90,11 @@ class RunTable:
         """Build and validate a table from arrays (the API twin of reading a file)."""
         n = len(run)
         tok = np.broadcast_to(np.asarray(tokens, dtype=float), (n,)).copy()
-        par = None if params is None else np.broadcast_to(np.asarray(params, dtype=float), (n,)).copy()
+        par = (
+            None
+            if params is None
+            else np.broadcast_to(np.asarray(params, dtype=float), (n,)).copy()
+        )
         frame = pd.DataFrame({"run": list(run), "tokens": tok})
         if par is not None:
             frame["params"] = par
@@ -147,7 +157,9 @@ class RunTable:
         seen: dict[str, int] = {}
         for i, r in enumerate(run):
             if r in seen:
-                raise ClimbError(f"{origin}: duplicated run id '{r}' (rows {seen[r] + 1} and {i + 1})")
+                raise ClimbError(
+                    f"{origin}: duplicated run id '{r}' (rows {seen[r] + 1} and {i + 1})"
+                )
             seen[r] = i
 
         tokens = _numeric(frame["tokens"], origin, "tokens")
@@ -162,7 +174,7 @@ class RunTable:
         if bad.any():
             i, k = np.argwhere(bad)[0]
             raise ClimbError(
-                f"{origin}: run '{run[i]}': column 'p.{sources[k]}' is {p[i, k]!r}; "
+                f"{origin}: run '{run[i]}': column 'p.{sources[k]}' is {float(p[i, k])!r}; "
                 "proportions must be finite and ≥ 0"
             )
         sums = p.sum(axis=1)
@@ -191,7 +203,7 @@ class RunTable:
         if bad.any():
             i, k = np.argwhere(bad)[0]
             raise ClimbError(
-                f"{origin}: run '{run[i]}': column 'loss.{targets[k]}' is {loss[i, k]!r}; "
+                f"{origin}: run '{run[i]}': column 'loss.{targets[k]}' is {float(loss[i, k])!r}; "
                 "losses must be finite and > 0 (leave the cell empty if not measured)"
             )
         loss = np.where(empty, np.nan, loss)
@@ -280,7 +292,9 @@ class RunTable:
             p=self.p[idx],
             targets=list(self.targets),
             loss=self.loss[idx],
-            meta=self.meta.iloc[idx].reset_index(drop=True) if len(self.meta.columns) else pd.DataFrame(),
+            meta=self.meta.iloc[idx].reset_index(drop=True)
+            if len(self.meta.columns)
+            else pd.DataFrame(),
         )
 
     def select_targets(self, targets: Sequence[str]) -> RunTable:
@@ -356,15 +370,17 @@ def read_two_tables(
     for path, frame in ((wpath, wf), (lpath, lf)):
         if key not in frame.columns:
             raise ClimbError(f"{path}: missing key column '{key}' (use --key to name it)")
-    w_map = _column_map(wf.columns, key, source_names, weight_prefix, weight_suffix, wpath)
-    l_map = _column_map(lf.columns, key, target_names, loss_prefix, loss_suffix, lpath)
+    w_map = _column_map(list(wf.columns), key, source_names, weight_prefix, weight_suffix, wpath)
+    l_map = _column_map(list(lf.columns), key, target_names, loss_prefix, loss_suffix, lpath)
     missing_src = [t for t in l_map.values() if t not in w_map.values()]
     if missing_src:
         raise ClimbError(
             f"{lpath}: loss target '{missing_src[0]}' has no mixture column in {wpath}; "
             "map the names so they match"
         )
-    frame = pd.DataFrame({"run": [f"{run_prefix}{k}" for k in wf[key].tolist()], key: wf[key].to_numpy()})
+    frame = pd.DataFrame(
+        {"run": [f"{run_prefix}{k}" for k in wf[key].tolist()], key: wf[key].to_numpy()}
+    )
     for col, name in w_map.items():
         frame[P_PREFIX + name] = pd.to_numeric(wf[col], errors="coerce").to_numpy()
     lsub = pd.DataFrame({key: lf[key].to_numpy()})
@@ -375,7 +391,7 @@ def read_two_tables(
             frame[name] = wf[name].to_numpy()
         elif name in lf.columns:
             lsub[name] = lf[name].to_numpy()
-    lsub["__missing__"] = list(lmissing[list(l_map)].to_numpy())
+    lsub["__lrow__"] = np.arange(len(lsub))
     if lsub[key].duplicated().any():
         raise ClimbError(f"{lpath}: duplicated key '{lsub[key][lsub[key].duplicated()].iloc[0]}'")
     joined = frame.merge(lsub, on=key, how="inner")
@@ -387,7 +403,8 @@ def read_two_tables(
         joined["tokens"] = float(tokens)
     if "params" not in joined.columns and params is not None:
         joined["params"] = float(params)
-    missing = np.stack(joined.pop("__missing__").to_numpy()) if len(joined) else None
+    rows = joined.pop("__lrow__").to_numpy(dtype=int)
+    missing = lmissing[list(l_map)].to_numpy(dtype=bool)[rows]
     joined = joined.drop(columns=[key])
     return RunTable.from_frame(
         joined,
@@ -407,7 +424,9 @@ REGMIX_FILES = {
 """The public RegMix sweeps (Sea AI Lab, MIT licence) shipped with climb: (weights, losses, D, N)."""
 
 
-def read_regmix(split: str = "train", size: str = "1m", directory: str | Path | None = None) -> RunTable:
+def read_regmix(
+    split: str = "train", size: str = "1m", directory: str | Path | None = None
+) -> RunTable:
     """One of the RegMix proxy-run files as a run table (sources named ``arxiv``, ``pile_cc``, …).
 
     ``directory`` defaults to the copy shipped inside the package (``climb/resources/regmix``).
@@ -417,9 +436,15 @@ def read_regmix(split: str = "train", size: str = "1m", directory: str | Path | 
     spec = REGMIX_FILES.get((split.lower(), size.lower()))
     if spec is None:
         choices = ", ".join(f"{a}/{b}" for a, b in REGMIX_FILES)
-        raise ClimbError(f"no RegMix file for split '{split}' and size '{size}'; choose from {choices}")
+        raise ClimbError(
+            f"no RegMix file for split '{split}' and size '{size}'; choose from {choices}"
+        )
     wname, lname, tokens, params = spec
-    base = Path(directory) if directory is not None else Path(str(resources.files("climb") / "resources" / "regmix"))
+    base = (
+        Path(directory)
+        if directory is not None
+        else Path(str(resources.files("climb") / "resources" / "regmix"))
+    )
     return read_two_tables(
         base / wname,
         base / lname,
@@ -475,7 +500,10 @@ def _read_frame(path: Path, fmt: str) -> tuple[pd.DataFrame, pd.DataFrame]:
             table = pq.read_table(path)
             frame = table.to_pandas()
             missing = pd.DataFrame(
-                {name: table.column(name).is_null().to_numpy(zero_copy_only=False) for name in table.column_names}
+                {
+                    name: table.column(name).is_null().to_numpy(zero_copy_only=False)
+                    for name in table.column_names
+                }
             )
             return frame, missing
         records = []
@@ -517,7 +545,9 @@ def _check_positive(values: np.ndarray, origin: str, name: str, run: list[str]) 
     bad = ~(np.isfinite(values) & (values > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ClimbError(f"{origin}: run '{run[i]}': column '{name}' is {values[i]!r}; must be > 0")
+        raise ClimbError(
+            f"{origin}: run '{run[i]}': column '{name}' is {float(values[i])!r}; must be > 0"
+        )
 
 
 def _column_map(
