@@ -10,13 +10,26 @@ is fixed to 1. With every source a target (the usual case) ``W`` is square with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Self
+import functools
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
-from climb.errors import ClimbError
-from climb.laws.base import json_array
+from climb.data.runs import RunTable
+from climb.errors import ClimbError, ClimbWarning
+from climb.laws.base import Law, json_array
+from climb.laws.fitting import (
+    HUBER_DELTA,
+    Backend,
+    fit_log_huber,
+    fit_per_target,
+    huber,
+    jitter_starts,
+    target_seed,
+)
 
 R_FLOOR = 1e-6
 """Effective ratios are floored here: a negative-transfer W can push ``W p`` to ≤ 0."""
@@ -97,7 +110,9 @@ class ClimbParams:
         kappa = json_array(params, "kappa", (t,), law) if "kappa" in params else np.zeros(t)
         W = json_array(params, "W", (t, s), law)
         if not np.allclose(W[np.arange(t), own], 1.0, atol=1e-9):
-            raise ClimbError(f"law JSON ({law}): 'W' must be 1 at each target's own source (diagonal)")
+            raise ClimbError(
+                f"law JSON ({law}): 'W' must be 1 at each target's own source (diagonal)"
+            )
         if (vec["B"] < 0).any() or (vec["beta"] <= 0).any():
             raise ClimbError(f"law JSON ({law}): 'B' must be ≥ 0 and 'beta' > 0")
         ref = params.get("tokens_ref", 1.0)
@@ -118,3 +133,541 @@ class ClimbParams:
         z = np.zeros(t)
         return cls(E=z.copy(), A=z.copy(), alpha=z.copy(), B=np.ones(t), beta=np.full(t, 0.3),
                    W=W, kappa=z.copy(), tokens_ref=1.0, own=own)  # fmt: skip
+
+
+# ====================================================================== the fitted laws
+# Per-target fitting works in a well-conditioned internal parametrization:
+#   d = D / D_ref,  ν = N / N_ref,  b = B · D_ref^(-β),  a = A · N_ref^(-α)
+#   L = E + a ν^(-α) + b · (r d)^(-β),   r = p_own + d^(-κ) Σ_{j free} w_j p_j
+# and converts to the JSON layout (B, A in raw units) at the end.
+
+
+@dataclass
+class TargetDesign:
+    """What one target's fit sees: its measured runs, in normalized units.
+
+    ``free`` are the source columns whose transfer weight is fitted (varied in the runs, not the
+    target's own column); the other off-diagonal weights are fixed to 0.
+    """
+
+    target: str
+    own: int
+    p: np.ndarray  # (n, S)
+    d: np.ndarray  # (n,) D / D_ref
+    nu: np.ndarray  # (n,) N / N_ref
+    y: np.ndarray  # (n,) observed loss
+    free: np.ndarray  # (m,) source columns with a fitted weight
+    fit_kappa: bool
+    fit_size: bool
+    own_seen: bool  # the target's own proportion is > 0 in some run
+    p_own: np.ndarray = field(init=False, repr=False)  # (n,) p[:, own]
+    p_free: np.ndarray = field(init=False, repr=False)  # (n, m) p[:, free]
+    log_d: np.ndarray = field(init=False, repr=False)
+    log_nu: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.p_own = np.ascontiguousarray(self.p[:, self.own])
+        self.p_free = np.ascontiguousarray(self.p[:, self.free])
+        self.log_d = np.log(self.d)
+        self.log_nu = np.log(self.nu)
+
+
+def geometric_center(values: np.ndarray) -> float:
+    """``exp(mean(log v))`` over the distinct values: the reference D (or N) of a fit."""
+    v = np.unique(np.asarray(values, dtype=float))
+    return float(np.exp(np.mean(np.log(v))))
+
+
+def varied(col: np.ndarray) -> bool:
+    """Whether a proportion column takes more than one value (else its weight is unidentified)."""
+    return bool(col.size) and float(np.ptp(col)) > 1e-12
+
+
+def designs_from_runs(
+    runs: RunTable,
+    *,
+    interactions: bool,
+    law: str,
+    tokens_ref: float,
+    params_ref: float,
+    fit_kappa: bool,
+    fit_size: bool,
+    n_own_params: int,
+) -> list[TargetDesign]:
+    """Split the runs into one :class:`TargetDesign` per target; warn about what is unidentified.
+
+    A source whose proportion never varies among a target's measured runs gets no transfer
+    weight (fixed 0) and a :class:`~climb.errors.ClimbWarning`; so does a target with fewer
+    measured runs than parameters.
+    """
+    out: list[TargetDesign] = []
+    unvaried: dict[str, list[str]] = {}
+    d_all = runs.tokens / tokens_ref
+    nu_all = np.ones(len(runs)) if runs.params is None else runs.params / params_ref
+    for k, t in enumerate(runs.targets):
+        rows = np.isfinite(runs.loss[:, k])
+        own = runs.sources.index(t)
+        p = runs.p[rows]
+        free_list: list[int] = []
+        if interactions:
+            for j, s in enumerate(runs.sources):
+                if j == own:
+                    continue
+                if varied(p[:, j]):
+                    free_list.append(j)
+                else:
+                    unvaried.setdefault(s, []).append(t)
+        own_seen = bool((p[:, own] > 0).any())
+        design = TargetDesign(
+            target=t, own=own, p=p, d=d_all[rows], nu=nu_all[rows], y=runs.loss[rows, k],
+            free=np.array(free_list, dtype=int), fit_kappa=fit_kappa and bool(free_list),
+            fit_size=fit_size, own_seen=own_seen,
+        )  # fmt: skip
+        n_par = n_own_params + len(free_list) + int(design.fit_kappa) + 2 * int(fit_size)
+        if not own_seen:
+            warnings.warn(
+                f"{law} law: target '{t}': its own proportion 'p.{t}' is 0 in every run; "
+                "B and its W row are identified only jointly (add runs that include it)",
+                ClimbWarning,
+                stacklevel=3,
+            )
+        if rows.sum() < n_par:
+            warnings.warn(
+                f"{law} law: target '{t}' has {int(rows.sum())} measured runs for {n_par} "
+                "parameters; the fit is not identified (add runs)",
+                ClimbWarning,
+                stacklevel=3,
+            )
+        out.append(design)
+    for s, ts in unvaried.items():
+        warnings.warn(
+            f"{law} law: source '{s}' never varies in the runs measuring "
+            f"{', '.join(ts[:3])}{'…' if len(ts) > 3 else ''}; its transfer weights W[:, '{s}'] "
+            "are not identified and are fixed to 0 (vary its share in some runs)",
+            ClimbWarning,
+            stacklevel=3,
+        )
+    return out
+
+
+@dataclass
+class ClimbTargetFit:
+    """One target's fitted internal parameters and fit diagnostics."""
+
+    E: float
+    a: float
+    alpha: float
+    b: float
+    beta: float
+    w: np.ndarray  # (m,) weights of design.free
+    kappa: float
+    cost: float
+    rmse: float
+    nfev: int
+    success: bool
+    floored: int  # training runs where r ≤ R_FLOOR
+
+
+def _unpack(
+    x: np.ndarray, design: TargetDesign
+) -> tuple[float, float, float, np.ndarray, float, float, float]:
+    """``x = [E, log b, β, w_free…, (κ), (a, α)]`` → (E, log b, β, w, κ, a, α)."""
+    m = design.free.size
+    E, logb, beta = float(x[0]), float(x[1]), float(x[2])
+    w = x[3 : 3 + m]
+    i = 3 + m
+    kappa = 0.0
+    if design.fit_kappa:
+        kappa = float(x[i])
+        i += 1
+    a, alpha = 0.0, 0.0
+    if design.fit_size:
+        a, alpha = float(x[i]), float(x[i + 1])
+    return E, logb, beta, w, kappa, a, alpha
+
+
+def climb_target_model(x: np.ndarray, design: TargetDesign) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and analytic Jacobian of one target's Climb law (internal parametrization).
+
+    ``L = E + a ν^(-α) + b (r d)^(-β)``, ``r = p_own + d^(-κ) q``, ``q = Σ_j w_j p_j``, ``b = e^{log b}``:
+    ``∂L/∂E = 1``, ``∂L/∂log b = T``, ``∂L/∂β = −T log(r d)``, ``∂L/∂w_j = −β T d^(-κ) p_j / r``,
+    ``∂L/∂κ = β T d^(-κ) q log d / r``, ``∂L/∂a = ν^(-α)``, ``∂L/∂α = −a ν^(-α) log ν``, with
+    ``T = b (r d)^(-β)`` and the floor ``r ≥ R_FLOOR`` (zero slope where it binds).
+    """
+    E, logb, beta, w, kappa, a, alpha = _unpack(x, design)
+    pf = design.p_free
+    q = pf @ w if w.size else np.zeros(design.y.shape)
+    s = np.exp(-kappa * design.log_d) if design.fit_kappa else 1.0
+    r = design.p_own + s * q
+    active = r > R_FLOOR
+    rf = np.where(active, r, R_FLOOR)
+    log_rd = np.log(rf) + design.log_d
+    T = np.exp(logb - beta * log_rd)
+    size = np.exp(-alpha * design.log_nu) if design.fit_size else 0.0
+    pred = E + a * size + T
+    g = np.where(active, -beta * T / rf, 0.0)  # ∂L/∂r
+    jac = np.empty((T.size, 3 + w.size + int(design.fit_kappa) + 2 * int(design.fit_size)))
+    jac[:, 0] = 1.0
+    jac[:, 1] = T
+    jac[:, 2] = -T * log_rd
+    i = 3
+    if w.size:
+        jac[:, 3 : 3 + w.size] = (g * s)[:, None] * pf
+        i += w.size
+    if design.fit_kappa:
+        jac[:, i] = -g * s * q * design.log_d
+        i += 1
+    if design.fit_size:
+        jac[:, i] = size
+        jac[:, i + 1] = -a * size * design.log_nu
+    return pred, jac
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Hyper-parameters of a per-target fit (shared by ``climb``, ``isolated``, ``climb-msl``)."""
+
+    n_starts: int = 2
+    delta: float = HUBER_DELTA
+    w_bounds: tuple[float, float] = (-1.0, 5.0)
+    max_nfev: int = 200
+    seed: int | None = 0
+    w_penalty: float = 0.0
+
+
+E_GRID = (0.0, 0.3, 0.5, 0.7, 0.85, 0.95)
+"""Initial ``E`` as fractions of the target's smallest observed loss (two-stage init grid)."""
+BETA_GRID = (0.1, 0.2, 0.3, 0.5, 0.8)
+"""Initial ``β`` values of the two-stage init grid."""
+
+
+def climb_bounds(design: TargetDesign, opts: FitOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Box bounds of ``x = [E, log b, β, w…, (κ), (a, α)]``: ``0 ≤ E ≤ min L``, ``0.02 ≤ β ≤ 3``,
+    ``w ∈ w_bounds``, ``|κ| ≤ 2``, ``0 ≤ a ≤ 10·max L``, ``0 ≤ α ≤ 3``."""
+    m = design.free.size
+    lo = [0.0, -40.0, 0.02] + [opts.w_bounds[0]] * m
+    hi = [float(design.y.min()), 40.0, 3.0] + [opts.w_bounds[1]] * m
+    if design.fit_kappa:
+        lo.append(-2.0)
+        hi.append(2.0)
+    if design.fit_size:
+        lo += [0.0, 0.0]
+        hi += [10.0 * float(design.y.max()), 3.0]
+    return np.array(lo), np.array(hi)
+
+
+def climb_initial_guesses(design: TargetDesign, opts: FitOptions) -> list[np.ndarray]:
+    """Two-stage initialization (CLIMB.md §3), best first.
+
+    For each ``(E, β)`` on a grid, the isolated law inverts to the observed effective ratio up to
+    a constant, ``z = (L − E)^(-1/β) / d = c · r = c·p_own + Σ_j c·w_j p_j`` with ``c = b^(-1/β)``:
+    a weighted linear regression of ``z`` on ``p`` gives ``c`` and ``w``; the grid points are
+    ranked by the Huber objective of the full law.
+    """
+    lo, hi = climb_bounds(design, opts)
+    y = design.y
+    ymin = float(y.min())
+    cols = np.column_stack([design.p_own, design.p_free])
+    scored: list[tuple[float, np.ndarray]] = []
+    for ef in E_GRID:
+        E = ef * ymin
+        for beta in BETA_GRID:
+            gap = np.maximum(y - E, 1e-12)
+            z = gap ** (-1.0 / beta) / design.d
+            wt = beta * gap / y / z  # makes the linear residual ≈ the log-loss residual
+            coef, *_ = np.linalg.lstsq(cols * wt[:, None], z * wt, rcond=None)
+            if design.own_seen:
+                c = float(coef[0])
+                if not np.isfinite(c) or c <= 0:
+                    continue
+            else:  # only c·w is identified: let the most helpful donor count 1:1
+                c = float(np.max(coef[1:])) if coef.size > 1 else 1.0
+                if not np.isfinite(c) or c <= 0:
+                    continue
+            x = np.concatenate([[E, -beta * np.log(c), beta], coef[1:] / c])
+            if design.fit_kappa:
+                x = np.append(x, 0.0)
+            if design.fit_size:
+                x = np.append(x, [0.0, 0.3])
+            x = np.clip(x, lo, hi)
+            pred, _ = climb_target_model(x, design)
+            if not np.all(np.isfinite(pred)) or (pred <= 0).any():
+                continue
+            cost = float(huber(np.log(pred / y), opts.delta)[0].sum())
+            scored.append((cost, x))
+    scored.sort(key=lambda t: t[0])
+    if not scored:  # degenerate data: a neutral start
+        x = np.concatenate([[0.5 * ymin, 0.0, 0.3], np.zeros(design.free.size)])
+        if design.fit_kappa:
+            x = np.append(x, 0.0)
+        if design.fit_size:
+            x = np.append(x, [0.0, 0.3])
+        return [np.clip(x, lo, hi)]
+    return [x for _, x in scored]
+
+
+def fit_climb_target(k: int, designs: Sequence[TargetDesign], opts: FitOptions) -> ClimbTargetFit:
+    """Fit target ``k``: two-stage init, then multi-start Huber-on-log-loss least squares."""
+    design = designs[k]
+    lo, hi = climb_bounds(design, opts)
+    guesses = climb_initial_guesses(design, opts)
+    rng = np.random.default_rng(target_seed(opts.seed, k))
+    n = max(opts.n_starts, 1)
+    starts = guesses[: max(1, (n + 1) // 2)]
+    scale = np.full(lo.shape, 0.05)
+    scale[3 : 3 + design.free.size] = 0.1
+    while len(starts) < n:
+        starts += jitter_starts(guesses[0], lo, hi, 2, rng, scale)[1:]
+    res = fit_log_huber(
+        functools.partial(climb_target_model, design=design), design.y, starts[:n], lo, hi,
+        delta=opts.delta, max_nfev=opts.max_nfev, penalty=_w_penalty(design, lo.size, opts),
+    )  # fmt: skip
+    E, logb, beta, w, kappa, a, alpha = _unpack(res.x, design)
+    q = design.p_free @ w if w.size else np.zeros(design.y.shape)
+    s = design.d ** (-kappa)
+    floored = int((design.p_own + s * q <= R_FLOOR).sum())
+    return ClimbTargetFit(
+        E=E, a=a, alpha=alpha, b=float(np.exp(logb)), beta=beta, w=np.array(w, dtype=float),
+        kappa=kappa, cost=res.cost, rmse=res.rmse, nfev=res.nfev, success=res.success,
+        floored=floored,
+    )  # fmt: skip
+
+
+def _w_penalty(
+    design: TargetDesign, size: int, opts: FitOptions, first: int = 3
+) -> np.ndarray | None:
+    """Per-parameter shrinkage weights: ``w_penalty`` on the transfer weights, 0 elsewhere."""
+    if opts.w_penalty <= 0 or not design.free.size:
+        return None
+    pen = np.zeros(size)
+    pen[first : first + design.free.size] = opts.w_penalty
+    return pen
+
+
+def _check_options(law: str, n_starts: int, huber_delta: float, w_bounds: Sequence[float],
+                   max_nfev: int, w_penalty: float = 0.0) -> None:  # fmt: skip
+    if not (np.isfinite(w_penalty) and w_penalty >= 0):
+        raise ClimbError(f"{law} law: w_penalty must be ≥ 0, got {w_penalty}")
+    if int(n_starts) < 1:
+        raise ClimbError(f"{law} law: n_starts must be ≥ 1, got {n_starts}")
+    if not (huber_delta > 0 and np.isfinite(huber_delta)):
+        raise ClimbError(f"{law} law: huber_delta must be > 0, got {huber_delta}")
+    if len(w_bounds) != 2 or not (w_bounds[0] < w_bounds[1]) or w_bounds[0] > 0 or w_bounds[1] < 0:
+        raise ClimbError(f"{law} law: w_bounds must be (lo, hi) with lo ≤ 0 ≤ hi, got {w_bounds}")
+    if int(max_nfev) < 1:
+        raise ClimbError(f"{law} law: max_nfev must be ≥ 1, got {max_nfev}")
+
+
+def _resolve_flag(value: bool | str, spanned: bool, what: str, option: str, law: str) -> bool:
+    if value == "auto":
+        return spanned
+    if value is True and not spanned:
+        raise ClimbError(f"{law} law: {option}=True needs runs at ≥ 2 {what}; the runs have one")
+    if not isinstance(value, bool):
+        raise ClimbError(f"{law} law: {option} must be 'auto', True or False, got {value!r}")
+    return value
+
+
+class ClimbLaw(Law):
+    """The Climb law (CLIMB.md §3), fitted per target from proxy runs.
+
+        L_i(p, D, N) = E_i + A_i N^(-α_i) + B_i · (r_i D)^(-β_i),   r = W(D) p,
+        W(D)_ij = W_ij (D / D_ref)^(-κ_i) (i ≠ j),  W_ii = 1.
+
+    ``κ`` is fitted only when the runs span ≥ 2 token budgets and ``A N^(-α)`` only when they span
+    ≥ 2 model sizes (``fit_kappa`` / ``fit_size`` = ``"auto"``). Each target is fitted
+    independently: a two-stage init (isolated law inverted to effective ratios, linear regression
+    of those on ``p``), then multi-start bounded least squares with a Huber loss (``huber_delta``)
+    on ``log L_pred − log L_obs``. Deterministic for a given ``seed``.
+
+    Hyper-parameters:
+        seed: seeds the jittered starts.
+        n_starts: starts per target (half from the init grid, half jittered around the best).
+        huber_delta: Huber threshold δ on log-loss residuals.
+        w_bounds: box for every transfer weight ``w_ij``.
+        max_nfev: evaluations per start.
+        n_jobs, backend: run the per-target fits in parallel (``fit_per_target``).
+        fit_kappa, fit_size: ``"auto"``, True or False.
+        w_penalty: shrinkage ``s`` of the transfer weights toward 0 (adds ``≈ δ·s·Σ_j |w_ij|`` to
+            each target's Huber objective; 0 = none).
+
+    Fitted attributes: ``params_`` (:class:`ClimbParams`), ``W_``, ``E_``, ``A_``, ``alpha_``,
+    ``B_``, ``beta_``, ``kappa_``, ``tokens_ref_``, ``fit_info_`` (per-target diagnostics),
+    ``floored_`` (per target, training runs where ``W p`` hit the floor).
+    """
+
+    name: ClassVar[str] = "climb"
+    interactions: ClassVar[bool] = True
+    params_: ClimbParams
+    fit_info_: list[dict[str, Any]]
+
+    def __init__(
+        self,
+        *,
+        seed: int | None = 0,
+        n_starts: int = 2,
+        huber_delta: float = HUBER_DELTA,
+        w_bounds: tuple[float, float] = (-1.0, 5.0),
+        max_nfev: int = 200,
+        n_jobs: int | None = 1,
+        backend: Backend = "thread",
+        fit_kappa: bool | Literal["auto"] = "auto",
+        fit_size: bool | Literal["auto"] = "auto",
+        w_penalty: float = 0.0,
+    ) -> None:
+        self.seed = seed
+        self.n_starts = n_starts
+        self.huber_delta = huber_delta
+        self.w_bounds = tuple(w_bounds)
+        self.max_nfev = max_nfev
+        self.n_jobs = n_jobs
+        self.backend = backend
+        self.fit_kappa = fit_kappa
+        self.fit_size = fit_size
+        self.w_penalty = w_penalty
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, runs: RunTable) -> Self:
+        _check_options(
+            self.name, self.n_starts, self.huber_delta, self.w_bounds, self.max_nfev, self.w_penalty
+        )
+        budgets = np.unique(runs.tokens)
+        sizes = None if runs.params is None else np.unique(runs.params)
+        fit_kappa = self.interactions and _resolve_flag(
+            self.fit_kappa, budgets.size >= 2, "token budgets", "fit_kappa", self.name
+        )
+        fit_size = _resolve_flag(
+            self.fit_size,
+            sizes is not None and sizes.size >= 2,
+            "model sizes",
+            "fit_size",
+            self.name,
+        )
+        tokens_ref = geometric_center(runs.tokens)
+        params_ref = 1.0 if runs.params is None else geometric_center(runs.params)
+        designs = designs_from_runs(
+            runs, interactions=self.interactions, law=self.name, tokens_ref=tokens_ref,
+            params_ref=params_ref, fit_kappa=fit_kappa, fit_size=fit_size, n_own_params=3,
+        )  # fmt: skip
+        opts = FitOptions(
+            n_starts=int(self.n_starts), delta=float(self.huber_delta),
+            w_bounds=(float(self.w_bounds[0]), float(self.w_bounds[1])),
+            max_nfev=int(self.max_nfev), seed=self.seed, w_penalty=float(self.w_penalty),
+        )  # fmt: skip
+        fits = fit_per_target(
+            functools.partial(fit_climb_target, designs=designs, opts=opts),
+            len(designs), n_jobs=self.n_jobs, backend=self.backend,
+        )  # fmt: skip
+        self._store(runs, designs, fits, tokens_ref, params_ref)
+        return self
+
+    def _store(
+        self,
+        runs: RunTable,
+        designs: Sequence[TargetDesign],
+        fits: Sequence[ClimbTargetFit],
+        tokens_ref: float,
+        params_ref: float,
+    ) -> None:
+        t, s = len(runs.targets), len(runs.sources)
+        P = ClimbParams.isolated(list(runs.sources), list(runs.targets))
+        P.tokens_ref = tokens_ref
+        W = np.zeros((t, s))
+        for i, (dz, f) in enumerate(zip(designs, fits)):
+            W[i, dz.own] = 1.0
+            W[i, dz.free] = f.w
+            P.E[i] = f.E
+            P.beta[i] = f.beta
+            P.B[i] = f.b * tokens_ref**f.beta  # b = B · D_ref^(-β)
+            P.kappa[i] = f.kappa
+            P.alpha[i] = f.alpha if dz.fit_size else 0.0
+            P.A[i] = f.a * params_ref**f.alpha if dz.fit_size else 0.0  # a = A · N_ref^(-α)
+        P.W = W
+        self.params_ = P
+        self.sources_ = list(runs.sources)
+        self.targets_ = list(runs.targets)
+        self.fit_info_ = [
+            {"target": dz.target, "runs": int(dz.y.size), "cost": f.cost, "rmse_log": f.rmse,
+             "nfev": f.nfev, "success": f.success, "floored": f.floored}
+            for dz, f in zip(designs, fits)
+        ]  # fmt: skip
+        self.floored_ = {dz.target: f.floored for dz, f in zip(designs, fits) if f.floored}
+        if self.floored_:
+            worst = max(self.floored_, key=self.floored_.__getitem__)
+            warnings.warn(
+                f"{self.name} law: the effective ratio W p hit the floor {R_FLOOR:g} in "
+                f"{sum(self.floored_.values())} training run(s) (most for '{worst}': "
+                f"{self.floored_[worst]}); their predicted loss is capped",
+                ClimbWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------------ prediction
+    def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        P = self.params_
+        if params is None and P.A.any():
+            raise ClimbError(
+                f"{self.name} law: it models model size (A ≠ 0); give the model size N (params)"
+            )
+        return P.loss_from_ratio(P.effective_ratio(p, tokens), tokens, params)
+
+    def effective_ratio(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
+        """``r = W(D) p`` (CLIMB.md §3) over ``sources_`` → ``(n, T)``."""
+        self._check_fitted()
+        return self.params_.effective_ratio(np.asarray(p, dtype=float), tokens)
+
+    # fitted-parameter views (JSON layout)
+    W_ = property(lambda self: self.params_.W)
+    E_ = property(lambda self: self.params_.E)
+    A_ = property(lambda self: self.params_.A)
+    alpha_ = property(lambda self: self.params_.alpha)
+    B_ = property(lambda self: self.params_.B)
+    beta_ = property(lambda self: self.params_.beta)
+    kappa_ = property(lambda self: self.params_.kappa)
+    tokens_ref_ = property(lambda self: self.params_.tokens_ref)
+
+    # ------------------------------------------------------------------ serialization
+    def _params_json(self) -> dict[str, Any]:
+        return self.params_.to_json()
+
+    @classmethod
+    def _from_params_json(
+        cls, sources: list[str], targets: list[str], params: dict[str, Any]
+    ) -> Self:
+        law = cls()
+        law.params_ = ClimbParams.from_json(sources, targets, params, law=cls.name)
+        law.fit_info_ = []
+        law.floored_ = {}
+        return law
+
+
+class IsolatedLaw(ClimbLaw):
+    """The isolated baseline (CLIMB.md §1): the Climb law with ``W = I`` (no interactions),
+
+        L_i = E_i + A_i N^(-α_i) + B_i · (p_i D)^(-β_i).
+
+    A run where ``p_i = 0`` has ``r_i`` at the floor: the isolated law cannot explain loss on a
+    language the run never trained on. Its JSON may omit ``W`` (identity); a given ``W`` must be
+    the identity.
+    """
+
+    name: ClassVar[str] = "isolated"
+    interactions: ClassVar[bool] = False
+
+    @classmethod
+    def _from_params_json(
+        cls, sources: list[str], targets: list[str], params: dict[str, Any]
+    ) -> Self:
+        ident = ClimbParams.isolated(sources, targets).W
+        params = dict(params)
+        if "W" not in params:
+            params["W"] = ident.tolist()
+        law = super()._from_params_json(sources, targets, params)
+        if not np.allclose(law.params_.W, ident):
+            raise ClimbError("law JSON (isolated): 'W' must be the identity (no interactions)")
+        if law.params_.kappa.any():
+            raise ClimbError("law JSON (isolated): 'kappa' must be 0 (no interactions)")
+        return law
+
+
+__all__ = ["R_FLOOR", "ClimbLaw", "ClimbParams", "IsolatedLaw", "TargetDesign"]

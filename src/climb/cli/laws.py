@@ -1,0 +1,237 @@
+"""Verbs for laws: ``climb fit``, ``evaluate``, ``cv``, ``effective-ratio``, ``simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from climb.data.runs import RunTable
+from climb.errors import ClimbError
+from climb.laws import LAWS, law_class, load_law
+from climb.laws.base import Law
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    names = ", ".join(LAWS)
+    p = sub.add_parser(
+        "fit",
+        help="fit a law to run tables and save it as JSON",
+        description=f"Fit a law ({names}) to the measured losses of proxy runs.",
+    )
+    p.add_argument("runs", nargs="+", help="run table(s) (.csv, .parquet, .jsonl)")
+    p.add_argument("--law", default="climb", help=f"law to fit (default climb; one of: {names})")
+    p.add_argument("--out", required=True, help="where to write the fitted law (.json)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the multi-start fit (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel per-target fits (-1 = all CPUs)")
+    p.set_defaults(func=run_fit)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="metrics of a fitted law on runs (MAE, MAPE, R², Spearman)",
+        description="Predict the runs' losses with a fitted law and report per-target and "
+        "overall MAE, MAPE, R² and Spearman ρ.",
+    )
+    p.add_argument("law", help="fitted law JSON (from climb fit, or written by hand)")
+    p.add_argument("runs", nargs="+", help="run table(s) to evaluate on")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run_evaluate)
+
+    p = sub.add_parser(
+        "cv",
+        help="k-fold cross-validation of a law on runs",
+        description="k-fold cross-validation: fit on k−1 folds, predict the held-out fold; "
+        "report metrics of the pooled out-of-fold predictions.",
+    )
+    p.add_argument("runs", nargs="+", help="run table(s)")
+    p.add_argument(
+        "--law", default="climb", help=f"law to validate (default climb; one of: {names})"
+    )
+    p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="fold shuffling and fit seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--predictions", help="also write the out-of-fold predictions (CSV)")
+    p.set_defaults(func=run_cv)
+
+    p = sub.add_parser(
+        "effective-ratio",
+        help="observed effective ratios r̂ of runs under a fitted climb-family law",
+        description="Invert the isolated part of a fitted climb / climb-msl / isolated law for "
+        "each run and target (CLIMB.md §2) and show r̂ next to p and the law's r = W(D) p.",
+    )
+    p.add_argument("law", help="fitted law JSON (climb, climb-msl or isolated)")
+    p.add_argument("runs", nargs="+", help="run table(s)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON records")
+    out.add_argument("--out", help="write a CSV (run, tokens, target, p, r_law, r_observed)")
+    p.set_defaults(func=run_effective_ratio)
+
+    p = sub.add_parser(
+        "simulate",
+        help="draw a random climb law and proxy runs from it (synthetic ground truth)",
+        description="Draw a random climb law with positive and negative transfer, write it "
+        "(--truth) and runs drawn from it with log-normal noise (--out).",
+    )
+    p.add_argument("--sources", type=int, default=4, help="number of sources K (default 4)")
+    p.add_argument("--runs", type=int, default=64, help="number of runs (default 64)")
+    p.add_argument(
+        "--tokens", type=float, nargs="+", default=[1e9], help="token budget(s) (default 1e9)"
+    )
+    p.add_argument("--params", type=float, nargs="+", help="model size(s) N (default: none)")
+    p.add_argument(
+        "--noise", type=float, default=0.01, help="log-normal loss noise σ (default 0.01)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--truth", help="where to write the true law (.json)")
+    p.add_argument("--out", required=True, help="where to write the runs (.csv, .parquet, .jsonl)")
+    p.set_defaults(func=run_simulate)
+
+
+# ---------------------------------------------------------------------- helpers
+def read_runs(paths: list[str]) -> RunTable:
+    """One run table from one or more files."""
+    tables = [RunTable.read(p) for p in paths]
+    return tables[0] if len(tables) == 1 else RunTable.concat(tables)
+
+
+def make_law(name: str, seed: int | None = None, jobs: int | None = None) -> Law:
+    """An unfitted law; ``seed`` / ``n_jobs`` are passed only to laws that take them."""
+    cls = law_class(name)
+    accepted = inspect.signature(cls.__init__).parameters
+    hyper: dict[str, Any] = {}
+    if seed is not None and "seed" in accepted:
+        hyper["seed"] = seed
+    if jobs is not None and jobs != 1 and "n_jobs" in accepted:
+        hyper["n_jobs"] = jobs
+    return cls(**hyper)
+
+
+def _check_out(path: str, suffixes: tuple[str, ...], option: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise ClimbError(f"{option} {path}: expected a {' or '.join(suffixes)} file")
+    if out.is_dir():
+        raise ClimbError(f"{option} {path}: is a directory")
+    return out
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(_json_safe(obj), indent=2, allow_nan=False))
+
+
+# ---------------------------------------------------------------------- verbs
+def run_fit(args: argparse.Namespace) -> int:
+    law = make_law(args.law, seed=args.seed, jobs=args.jobs)  # unknown name fails before reading
+    out = _check_out(args.out, (".json",), "--out")
+    runs = read_runs(args.runs)
+    t0 = time.perf_counter()
+    law.fit(runs)
+    elapsed = time.perf_counter() - t0
+    law.save(out)
+    print(
+        f"fitted {law.name} law on {len(runs)} runs ({len(law.sources_)} sources, "
+        f"{len(law.targets_)} targets) in {elapsed:.2f} s; wrote {out}"
+    )
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from climb.evaluation.metrics import evaluate
+
+    law = load_law(args.law)
+    runs = read_runs(args.runs)
+    result = evaluate(law, runs)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(f"{law.name} law on {len(runs)} runs")
+        print(result.table())
+    return 0
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    from climb.evaluation.cv import cross_validate
+
+    name = args.law
+    make_law(name)  # unknown law name fails before reading the runs
+    runs = read_runs(args.runs)
+    result = cross_validate(lambda: make_law(name, seed=args.seed), runs, args.folds, args.seed)
+    result.law = name
+    if args.predictions:
+        out = _check_out(args.predictions, (".csv",), "--predictions")
+        import pandas as pd
+
+        frame = pd.DataFrame({"run": result.run, "fold": result.fold})
+        for k, t in enumerate(result.targets):
+            frame[f"pred.{t}"] = result.predictions[:, k]
+            frame[f"loss.{t}"] = result.observed[:, k]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out, index=False, float_format="%.8g")
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(
+            f"{name} law, {result.folds}-fold cross-validation on {len(runs)} runs (seed {args.seed})"
+        )
+        print(result.metrics.table())
+    return 0
+
+
+def run_effective_ratio(args: argparse.Namespace) -> int:
+    from climb.evaluation.effective_ratio import observed_effective_ratios
+
+    law = load_law(args.law)
+    runs = read_runs(args.runs)
+    ratios = observed_effective_ratios(law, runs)
+    if args.out:
+        out = _check_out(args.out, (".csv",), "--out")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ratios.to_frame().to_csv(out, index=False, float_format="%.8g")
+        print(f"wrote {out}: {len(runs)} runs × {len(ratios.targets)} targets")
+        print(ratios.summary().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    elif args.json:
+        _print_json(ratios.to_json())
+    else:
+        frame = ratios.to_frame()
+        frame["tokens"] = [f"{v:.4g}" for v in frame["tokens"]]
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if ratios.undefined.any():
+        print(
+            f"note: {int(ratios.undefined.sum())} measured loss(es) at or below the law's floor "
+            "E + A N^-α: r̂ undefined (empty)"
+        )
+    return 0
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from climb.laws.simulate import simulate
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq", ".jsonl", ".ndjson"):
+        raise ClimbError(f"--out {args.out}: use a .csv, .parquet or .jsonl file")
+    truth_path = _check_out(args.truth, (".json",), "--truth") if args.truth else None
+    truth, runs = simulate(
+        args.sources, args.runs, tokens=args.tokens, params=args.params, noise=args.noise,
+        seed=args.seed,
+    )  # fmt: skip
+    runs.write(out)
+    msg = f"wrote {out}: {len(runs)} runs of {args.sources} sources"
+    if truth_path is not None:
+        truth.save(truth_path)
+        msg += f"; true law {truth_path}"
+    print(msg)
+    return 0

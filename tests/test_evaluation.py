@@ -1,0 +1,106 @@
+"""Metrics, cross-validation and observed effective ratios."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from climb.errors import ClimbError
+from climb.evaluation.cv import cross_validate, kfold_indices
+from climb.evaluation.effective_ratio import observed_effective_ratios
+from climb.evaluation.metrics import evaluate, evaluate_predictions, target_metrics
+from climb.laws.climb import ClimbLaw
+from climb.laws.climb_msl import ClimbMSLLaw
+from climb.laws.simulate import simulate, simulate_runs
+
+
+def test_target_metrics_by_hand() -> None:
+    obs = np.array([2.0, 3.0, 4.0, np.nan])
+    pred = np.array([2.5, 2.5, 4.0, 9.0])
+    m = target_metrics(pred, obs)
+    assert m["n"] == 3
+    assert m["mae"] == pytest.approx(1.0 / 3)
+    assert m["mape"] == pytest.approx((0.25 + 0.5 / 3) / 3)
+    assert m["r2"] == pytest.approx(1 - 0.5 / 2.0)
+    assert m["spearman"] == pytest.approx(spearmanr(pred[:3], obs[:3])[0])
+
+
+def test_overall_is_mean_over_targets() -> None:
+    obs = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
+    pred = obs + np.array([[0.1, 0.0], [0.1, 0.0], [0.1, 0.3]])
+    ev = evaluate_predictions(pred, obs, ["a", "b"])
+    assert ev.targets["a"]["mae"] == pytest.approx(0.1)
+    assert ev.targets["b"]["mae"] == pytest.approx(0.1)
+    assert ev.overall["mae"] == pytest.approx(0.1) and ev.overall["n"] == 6
+    assert "overall" in ev.table() and "a " in ev.table()
+
+
+def test_evaluate_true_law_on_noise_free_runs_is_perfect() -> None:
+    truth, runs = simulate(3, 30, noise=0.0, seed=1)
+    ev = evaluate(truth, runs)
+    assert ev.overall["mae"] < 1e-9 and ev.overall["r2"] == pytest.approx(1.0)
+    assert ev.overall["spearman"] == pytest.approx(1.0)
+
+
+def test_kfold_indices_balanced_and_seeded() -> None:
+    f = kfold_indices(23, 5, seed=3)
+    assert sorted(np.bincount(f)) == [4, 4, 5, 5, 5]
+    np.testing.assert_array_equal(f, kfold_indices(23, 5, seed=3))
+    assert not np.array_equal(f, kfold_indices(23, 5, seed=4))
+
+
+def test_cross_validate_out_of_fold() -> None:
+    truth, runs = simulate(4, 100, noise=0.01, seed=2)
+    res = cross_validate("climb", runs, folds=4, seed=0, n_starts=2)
+    assert res.predictions.shape == runs.loss.shape and np.isfinite(res.predictions).all()
+    assert len(res.fold_metrics) == 4
+    # out-of-fold error is near the 1 % noise floor, and close to the true law's error
+    true_err = np.abs(truth.predict_runs(runs) / runs.loss - 1).mean()
+    assert res.overall["mape"] < 1.3 * true_err
+    assert res.overall["spearman"] > 0.95
+    obj = res.to_json()
+    assert set(obj) >= {"targets", "overall", "per_fold", "law"} and obj["law"] == "climb"
+    with pytest.raises(ClimbError, match="folds"):
+        cross_validate("climb", runs, folds=1)
+    with pytest.raises(ClimbError, match="unknown law"):
+        cross_validate("nope", runs)
+
+
+def test_cross_validate_with_a_factory() -> None:
+    _, runs = simulate(3, 40, noise=0.01, seed=3)
+    res = cross_validate(lambda: ClimbLaw(n_starts=1), runs, folds=3, seed=1)
+    assert res.law == "climb" and res.overall["n"] == 120
+
+
+def test_observed_effective_ratio_inverts_the_law() -> None:
+    truth, runs = simulate(4, 50, noise=0.0, seed=4)
+    er = observed_effective_ratios(truth, runs)
+    # noise-free runs: r̂ equals the law's own W p
+    np.testing.assert_allclose(er.observed, er.law, rtol=1e-8)
+    np.testing.assert_allclose(er.p, runs.p)
+    frame = er.to_frame()
+    assert list(frame.columns) == ["run", "tokens", "target", "p", "r_law", "r_observed"]
+    assert len(frame) == 50 * 4
+    assert not er.undefined.any()
+
+
+def test_observed_effective_ratio_msl_and_undefined() -> None:
+    truth, runs = simulate(3, 60, tokens=[3e8, 3e9], noise=0.0, seed=5)
+    msl = ClimbMSLLaw().fit(runs)
+    er = observed_effective_ratios(msl, runs)
+    assert np.nanmedian(np.abs(er.observed / er.law - 1)) < 0.05
+    # a loss below the floor E has no effective ratio
+    low = simulate_runs(truth, 5, noise=0.0, seed=1)
+    low.loss[0, 0] = truth.E_[0] * 0.9
+    er2 = observed_effective_ratios(truth, low)
+    assert er2.undefined[0, 0] and np.isnan(er2.observed[0, 0])
+
+
+def test_effective_ratio_needs_a_climb_law() -> None:
+    class Fake:
+        name = "dml"
+
+    _, runs = simulate(2, 10, seed=0)
+    with pytest.raises(ClimbError, match="climb family"):
+        observed_effective_ratios(Fake(), runs)  # type: ignore[arg-type]
