@@ -1,11 +1,17 @@
 """The Climb law: losses through the interaction-aware effective ratio (CLIMB.md §1–3).
 
     L_i(p, D, N) = E_i + A_i · N^(-α_i) + B_i · (r_i(p, D) · D)^(-β_i)
-    r(p, D)      = W(D) p,      W(D)_ij = W_ij · (D / D_ref)^(-κ_i)  (i ≠ j),  W(D)_ii = 1
+    r_i(p, D)    = p_i + Σ_{j≠i} W(D)_ij · φ_{η_i}(p_j),   W(D)_ij = W_ij · (D / D_ref)^(-κ_i)
+    φ_η(p)       = (p + ε)^η − ε^η   (ε = 1e-6),   so φ_1(p) = p and r = W(D) p when η = 1
 
 ``W`` is ``T × S`` (targets × mixture sources); the entry of target ``i`` at its own source column
 is fixed to 1. With every source a target (the usual case) ``W`` is square with unit diagonal.
 ``A = 0`` when model size is not modelled (the runs span one size).
+
+``η_i ∈ (0, 1]`` is the *saturation* of transfer into ``i`` (diminishing returns of a donor's
+share). ``η = 1`` is the linear effective ratio ``r = W(D) p`` of CLIMB.md §3, the default of the
+JSON format (the key ``eta`` may be omitted). The saturating variant was selected by 5-fold
+cross-validation on the RegMix training runs (see docs/laws.md and benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -34,6 +40,19 @@ from climb.laws.fitting import (
 R_FLOOR = 1e-6
 """Effective ratios are floored here: a negative-transfer W can push ``W p`` to ≤ 0."""
 
+TRANSFER_EPS = 1e-6
+"""ε of the saturating transfer ``φ_η(p) = (p + ε)^η − ε^η``: keeps its slope finite at p = 0."""
+
+
+def transfer(p: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """``φ_η(p) = (p + ε)^η − ε^η`` elementwise (``p`` broadcast against ``eta``)."""
+    return (p + TRANSFER_EPS) ** eta - TRANSFER_EPS**eta
+
+
+def transfer_slope(p: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """``φ_η'(p) = η (p + ε)^(η − 1)``."""
+    return eta * (p + TRANSFER_EPS) ** (eta - 1.0)
+
 
 @dataclass
 class ClimbParams:
@@ -48,6 +67,12 @@ class ClimbParams:
     kappa: np.ndarray  # (T,) scale sensitivity of transfer
     tokens_ref: float  # D_ref
     own: np.ndarray  # (T,) column of each target in the sources
+    eta: np.ndarray | None = None  # (T,) transfer saturation; None = all 1 (linear r = W p)
+
+    @property
+    def linear(self) -> bool:
+        """True when ``r = W(D) p`` (every ``η_i = 1``)."""
+        return self.eta is None or bool(np.all(self.eta == 1.0))
 
     @property
     def n_targets(self) -> int:
@@ -63,13 +88,31 @@ class ClimbParams:
         return w
 
     def effective_ratio(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
-        """``r = W(D) p`` (CLIMB.md §3), unfloored; ``p`` is (n, S) → (n, T)."""
-        p2 = np.atleast_2d(p)
+        """``r_i = p_i + Σ_{j≠i} W(D)_ij φ_{η_i}(p_j)`` (= ``W(D) p`` when η = 1), unfloored;
+        ``p`` is (n, S) → (n, T)."""
+        p2 = np.atleast_2d(np.asarray(p, dtype=float))
         d = np.broadcast_to(np.asarray(tokens, dtype=float), (p2.shape[0],))
-        if not self.kappa.any() or np.all(d == d[0]):
-            return p2 @ self.W_at(float(d[0])).T
-        w = self.W_at(d)  # (n, T, S)
-        return np.einsum("nts,ns->nt", w, p2)
+        same_d = not self.kappa.any() or bool(np.all(d == d[0]))
+        if self.linear:
+            if same_d:
+                return p2 @ self.W_at(float(d[0])).T
+            return np.einsum("nts,ns->nt", self.W_at(d), p2)
+        eta = np.asarray(self.eta, dtype=float)
+        phi = transfer(p2[:, None, :], eta[None, :, None])  # (n, T, S)
+        idx = np.arange(self.n_targets)
+        phi[:, idx, self.own] = p2[:, self.own]  # own share enters linearly
+        w = self.W_at(float(d[0])) if same_d else self.W_at(d)
+        return np.einsum("ts,nts->nt", w, phi) if same_d else np.einsum("nts,nts->nt", w, phi)
+
+    def ratio_jacobian(self, p: np.ndarray, tokens: float) -> np.ndarray:
+        """``∂r_i/∂p_k`` at one mixture ``p`` (S,): ``(T, S)``; equals ``W(D)`` when η = 1."""
+        w = self.W_at(float(tokens))
+        if self.linear:
+            return w
+        eta = np.asarray(self.eta, dtype=float)
+        jac = w * transfer_slope(np.asarray(p, dtype=float)[None, :], eta[:, None])
+        jac[np.arange(self.n_targets), self.own] = 1.0
+        return jac
 
     def base_loss(self, params: np.ndarray | float | None) -> np.ndarray:
         """``E_i + A_i N^(-α_i)``: (T,) for scalar/None N, (n, T) for a vector."""
@@ -96,6 +139,7 @@ class ClimbParams:
             "W": self.W.tolist(),
             "kappa": self.kappa.tolist(),
             "tokens_ref": float(self.tokens_ref),
+            **({} if self.eta is None else {"eta": self.eta.tolist()}),
         }
 
     @classmethod
@@ -118,9 +162,12 @@ class ClimbParams:
         ref = params.get("tokens_ref", 1.0)
         if not isinstance(ref, int | float) or not np.isfinite(ref) or ref <= 0:
             raise ClimbError(f"law JSON ({law}): 'tokens_ref' must be a positive number")
+        eta = json_array(params, "eta", (t,), law) if "eta" in params else None
+        if eta is not None and ((eta <= 0).any() or (eta > 1).any()):
+            raise ClimbError(f"law JSON ({law}): 'eta' (transfer saturation) must be in (0, 1]")
         return cls(
             E=vec["E"], A=A, alpha=alpha, B=vec["B"], beta=vec["beta"], W=W, kappa=kappa,
-            tokens_ref=float(ref), own=own,
+            tokens_ref=float(ref), own=own, eta=eta,
         )  # fmt: skip
 
     @classmethod
