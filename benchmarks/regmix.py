@@ -6,6 +6,10 @@ Prints, per law: fit time on the 512 training runs (17 sources, 13 targets) and,
 Spearman ρ and MAE for the target ``pile_cc`` and the mean over all 13 targets. Laws that fail
 to import, fit or predict are listed with their error (nothing is hidden).
 
+``climb`` and ``climb-msl`` are fitted with their default saturating transfer (fitted ``η``); a
+``name[linear]`` entry (added after ``climb`` by default) is the same law with ``η = 1``, i.e.
+``r = W p``. The CV evidence selecting between them is ``benchmarks/climb_variants.py``.
+
 ``--timing`` also times the ``climb`` fit serially, on 2 threads and on 2 processes
 (``n_jobs`` / ``backend``), best of ``--repeat`` runs each.
 
@@ -41,7 +45,12 @@ def fit_law(name: str, train, **hyper):  # type: ignore[no-untyped-def]
 
 
 def fit_law_cpu(name: str, train, **hyper):  # type: ignore[no-untyped-def]
-    """The fitted law, wall seconds and CPU seconds of this process (all its threads)."""
+    """The fitted law, wall seconds and CPU seconds of this process (all its threads).
+
+    ``name[linear]`` / ``name[saturating]``: a climb-family law with that ``transfer``."""
+    if name.endswith("]") and "[" in name:
+        name, transfer = name[:-1].split("[", 1)
+        hyper = {**hyper, "transfer": transfer}
     law = get_law(name, **hyper)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClimbWarning)
@@ -52,8 +61,12 @@ def fit_law_cpu(name: str, train, **hyper):  # type: ignore[no-untyped-def]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = ",".join(n + (",climb[linear]" if n == "climb" else "") for n in LAWS)
     ap.add_argument(
-        "--laws", default=",".join(LAWS), help="comma-separated law names (default: all registered)"
+        "--laws",
+        default=default,
+        help="comma-separated law names, name[linear] for linear transfer (default: all "
+        "registered, plus climb[linear])",
     )
     ap.add_argument(
         "--timing", action="store_true", help="time serial / thread / process fits of climb"
@@ -85,7 +98,7 @@ def main() -> int:
             continue
         rows.append((name, secs, res))
 
-    head = f"{'law':<11} {'fit s':>6} |" + "|".join(
+    head = f"{'law':<13} {'fit s':>6} |" + "|".join(
         f" {s:>4}: ρ {FOCUS:<7} MAE {FOCUS:<7} ρ mean  MAE mean " for s in TESTS
     )
     print(head)
@@ -99,9 +112,9 @@ def main() -> int:
                 f" {'':>4}  {f['spearman']:>9.4f} {f['mae']:>11.4f} {ev.overall['spearman']:>7.4f} "
                 f"{ev.overall['mae']:>9.4f} "
             )
-        print(f"{name:<11} {secs:>6.2f} |" + "|".join(cells))
+        print(f"{name:<13} {secs:>6.2f} |" + "|".join(cells))
     for name, msg in failures:
-        print(f"{name:<11} FAILED: {msg}")
+        print(f"{name:<13} FAILED: {msg}")
     print()
     print(
         "ρ = Spearman rank correlation of predicted vs measured loss; 'mean' = mean over the 13 targets."
@@ -115,11 +128,12 @@ def main() -> int:
         print()
         print(f"climb fit on train 1m, best of {args.repeat} (wall seconds; CPU seconds of this")
         print("process in brackets, worker processes not counted):")
-        for label, hyper in [
+        timings: list[tuple[str, dict[str, object]]] = [
             ("serial (n_jobs=1)", {"n_jobs": 1}),
             ("2 threads", {"n_jobs": 2, "backend": "thread"}),
             ("2 processes", {"n_jobs": 2, "backend": "process"}),
-        ]:
+        ]
+        for label, hyper in timings:
             runs = [fit_law_cpu("climb", train, **hyper)[1:] for _ in range(max(args.repeat, 1))]
             best = min(runs)
             print(f"  {label:<18} {best[0]:6.2f} [cpu {best[1]:5.2f}]  "

@@ -33,6 +33,26 @@ def test_simulate_then_fit_recovers_W(sim: tuple[Path, Path, Path]) -> None:
     off = ~np.eye(6, dtype=bool)
     assert (w_true[off] < 0).any() and (w_true[off] > 0).any()  # both kinds of transfer
     assert np.abs(w_fit - w_true)[off].mean() <= 0.03
+    # the default fit is saturating; on this linear truth it finds η ≈ 1
+    assert "eta" not in json.loads(truth.read_text())["params"]
+    assert min(json.loads(fitted.read_text())["params"]["eta"]) >= 0.95
+
+
+def test_simulate_saturating_truth_then_fit(tmp_path: Path) -> None:
+    runs, truth, fitted = tmp_path / "runs.csv", tmp_path / "truth.json", tmp_path / "fit.json"
+    assert main(["simulate", "--sources", "6", "--runs", "200", "--noise", "0.01", "--seed", "0",
+                 "--eta", "0.6", "--truth", str(truth), "--out", str(runs)]) == 0  # fmt: skip
+    t = json.loads(truth.read_text())["params"]
+    assert t["eta"] == [0.6] * 6
+    assert main(["fit", str(runs), "--out", str(fitted)]) == 0
+    f = json.loads(fitted.read_text())["params"]
+    assert np.abs(np.asarray(f["eta"]) - 0.6).max() <= 0.05
+    off = ~np.eye(6, dtype=bool)
+    assert np.abs(np.asarray(f["W"]) - np.asarray(t["W"]))[off].mean() <= 0.03
+    # --transfer linear: η = 1, no "eta" in the JSON (the format)
+    lin = tmp_path / "lin.json"
+    assert main(["fit", str(runs), "--transfer", "linear", "--out", str(lin)]) == 0
+    assert "eta" not in json.loads(lin.read_text())["params"]
 
 
 def test_evaluate_json(sim: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,6 +84,9 @@ def test_cv_json_and_predictions(
     assert out["folds"] == 3 and out["overall"]["n"] == 360 and len(out["per_fold"]) == 3
     frame = pd.read_csv(pred)
     assert len(frame) == 60 and set(frame["fold"]) == {0, 1, 2} and "pred.s1" in frame
+    assert main(["cv", str(small), "--folds", "3", "--transfer", "linear", "--json"]) == 0
+    lin = json.loads(capsys.readouterr().out)
+    assert lin["overall"]["n"] == 360 and lin["overall"] != out["overall"]
 
 
 def test_effective_ratio_outputs(
@@ -87,7 +110,7 @@ def test_simulate_defaults_and_multi_budget(tmp_path: Path) -> None:
     out = tmp_path / "r.parquet"
     assert main(["simulate", "--out", str(out)]) == 0
     frame = pd.read_parquet(out)
-    assert len(frame) == 64 and sum(c.startswith("p.") for c in frame) == 4
+    assert len(frame) == 64 and sum(str(c).startswith("p.") for c in frame) == 4
     out2 = tmp_path / "r2.csv"
     assert main(["simulate", "--tokens", "1e8", "1e9", "--runs", "10", "--out", str(out2)]) == 0
     assert sorted(set(pd.read_csv(out2)["tokens"])) == [1e8, 1e9]
@@ -156,6 +179,12 @@ def test_unknown_law_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         ({"E": [1.0, 1.0], "B": [1.0, 1.0], "beta": [0.3, 0.3], "W": [[1, 0, 0], [0, 1, 0]]},
          "parameter 'W' has shape [2, 3], expected [2, 2]"),
         ({"E": [1.0, 1.0], "B": [1.0, 1.0], "beta": [0.3, 0.3]}, "missing parameter 'W'"),
+        ({"E": [1.0, 1.0], "B": [1.0, 1.0], "beta": [0.3, 0.3], "W": [[1, 0], [0, 1]],
+          "eta": [0.5, -0.1]}, "'eta' (transfer saturation) must be in (0, 1]"),
+        ({"E": [1.0, 1.0], "B": [1.0, 1.0], "beta": [0.3, 0.3], "W": [[1, 0], [0, 1]],
+          "eta": [1.0, 2.0]}, "'eta' (transfer saturation) must be in (0, 1]"),
+        ({"E": [1.0, 1.0], "B": [1.0, 1.0], "beta": [0.3, 0.3], "W": [[1, 0], [0, 1]],
+          "eta": [[0.5, 0.5]]}, "parameter 'eta' has shape [1, 2], expected [2]"),
     ],
 )  # fmt: skip
 def test_evaluate_bad_law_json(
@@ -193,3 +222,9 @@ def test_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     _expect_error(capsys, ["simulate", "--noise", "-1", "--out", str(tmp_path / "s.csv")],
                   "--noise must be ≥ 0")  # fmt: skip
     _expect_error(capsys, ["simulate", "--out", str(tmp_path / "s.txt")], "use a .csv")
+    _expect_error(capsys, ["simulate", "--eta", "0", "--out", str(tmp_path / "s.csv")],
+                  "--eta must be in (0, 1]")  # fmt: skip
+    _expect_error(capsys, ["simulate", "--eta", "1.5", "--out", str(tmp_path / "s.csv")],
+                  "--eta must be in (0, 1]")  # fmt: skip
+    _expect_error(capsys, ["fit", str(runs), "--law", "msl", "--transfer", "linear", "--out",
+                           str(tmp_path / "l.json")], "--transfer applies to climb-family laws")  # fmt: skip

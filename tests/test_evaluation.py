@@ -85,6 +85,15 @@ def test_observed_effective_ratio_inverts_the_law() -> None:
     assert not er.undefined.any()
 
 
+def test_observed_effective_ratio_of_a_saturating_law() -> None:
+    truth, runs = simulate(4, 50, noise=0.0, seed=4, eta=0.5)
+    er = observed_effective_ratios(truth, runs)
+    # r̂ inverts the law's own saturating r, which is not W p
+    np.testing.assert_allclose(er.observed, er.law, rtol=1e-8)
+    linear = runs.p @ truth.W_.T
+    assert np.abs(er.law / linear - 1).max() > 0.1
+
+
 def test_observed_effective_ratio_msl_and_undefined() -> None:
     truth, runs = simulate(3, 60, tokens=[3e8, 3e9], noise=0.0, seed=5)
     msl = ClimbMSLLaw().fit(runs)

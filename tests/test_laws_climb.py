@@ -12,7 +12,14 @@ import pytest
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
 from climb.laws import get_law, law_from_json, load_law
-from climb.laws.climb import ClimbLaw, IsolatedLaw, TargetDesign, climb_target_model
+from climb.laws.climb import (
+    ClimbLaw,
+    ClimbParams,
+    IsolatedLaw,
+    TargetDesign,
+    climb_target_model,
+    transfer,
+)
 from climb.laws.climb_msl import ClimbMSLLaw, msl_target_model
 from climb.laws.fitting import (
     fit_log_huber,
@@ -79,14 +86,15 @@ def test_fit_per_target_matches_serial(backend: str) -> None:
 
 
 # ---------------------------------------------------------------------- analytic Jacobians
-def _design(fit_kappa: bool, fit_size: bool) -> TargetDesign:
+def _design(fit_kappa: bool, fit_size: bool, fit_eta: bool = False) -> TargetDesign:
     rng = np.random.default_rng(3)
     n, s = 40, 4
     p = rng.dirichlet(np.ones(s), n)
+    p[:5, 2] = 0.0  # donors absent from some runs: φ_η(0) = 0, slope in η there too
     return TargetDesign(
         target="s1", own=0, p=p, d=rng.choice([0.5, 1.0, 2.0], n), nu=rng.choice([0.3, 3.0], n),
         y=np.full(n, 3.0), free=np.array([1, 2, 3]), fit_kappa=fit_kappa, fit_size=fit_size,
-        own_seen=True,
+        own_seen=True, fit_eta=fit_eta,
     )  # fmt: skip
 
 
@@ -101,30 +109,105 @@ def _check_jacobian(model, x: np.ndarray) -> None:  # type: ignore[no-untyped-de
         np.testing.assert_allclose(jac[:, i], fd, rtol=1e-5, atol=1e-8, err_msg=f"column {i}")
 
 
-@pytest.mark.parametrize(("kappa", "size"), [(False, False), (True, False), (True, True)])
-def test_climb_jacobian_is_exact(kappa: bool, size: bool) -> None:
-    d = _design(kappa, size)
-    x = [1.5, 0.2, 0.35, 0.3, -0.05, 0.6] + [0.1] * kappa + [0.7, 0.3] * size
+@pytest.mark.parametrize(
+    ("kappa", "size", "eta"),
+    [(False, False, False), (True, False, False), (True, True, False), (False, False, True),
+     (True, True, True)],
+)  # fmt: skip
+def test_climb_jacobian_is_exact(kappa: bool, size: bool, eta: bool) -> None:
+    d = _design(kappa, size, eta)
+    x = [1.5, 0.2, 0.35, 0.3, -0.05, 0.6] + [0.1] * kappa + [0.7, 0.3] * size + [0.55] * eta
     _check_jacobian(functools.partial(climb_target_model, design=d), np.array(x))
 
 
-@pytest.mark.parametrize(("tokens", "size"), [(False, False), (True, True)])
-def test_climb_msl_jacobian_is_exact(tokens: bool, size: bool) -> None:
-    d = _design(tokens, size)
-    x = [2.5, 0.15, 0.3, -0.05, 0.6] + [0.1] * tokens + [0.8, 0.3] * tokens + [0.7, 0.3] * size
+@pytest.mark.parametrize(
+    ("tokens", "size", "eta"), [(False, False, False), (True, True, False), (True, True, True)]
+)
+def test_climb_msl_jacobian_is_exact(tokens: bool, size: bool, eta: bool) -> None:
+    d = _design(tokens, size, eta)
+    x = ([2.5, 0.15, 0.3, -0.05, 0.6] + [0.1] * tokens + [0.8, 0.3] * tokens + [0.7, 0.3] * size
+         + [0.55] * eta)  # fmt: skip
     _check_jacobian(functools.partial(msl_target_model, design=d, fit_tokens=tokens), np.array(x))
+
+
+def test_target_model_matches_the_law_json_formula() -> None:
+    # the internal per-target model and ClimbParams.effective_ratio agree on r (η < 1)
+    d = _design(False, False, True)
+    x = np.array([1.5, 0.2, 0.35, 0.3, -0.05, 0.6, 0.55])
+    pred, _ = climb_target_model(x, d)
+    P = ClimbParams.isolated(["s1", "s2", "s3", "s4"], ["s1"])
+    P.E[:] = 1.5
+    P.beta[:] = 0.35
+    P.B[:] = np.exp(0.2)
+    P.W[0, 1:] = [0.3, -0.05, 0.6]
+    P.eta = np.array([0.55])
+    r = P.effective_ratio(d.p, 1.0)[:, 0]
+    np.testing.assert_allclose(
+        r, d.p[:, 0] + transfer(d.p[:, 1:], np.array(0.55)) @ [0.3, -0.05, 0.6]
+    )
+    np.testing.assert_allclose(pred, P.loss_from_ratio(r[:, None], d.d)[:, 0], rtol=1e-12)
 
 
 # ---------------------------------------------------------------------- recovery
 def test_climb_recovers_simulated_W_one_budget() -> None:
     truth, runs = simulate(6, 200, noise=0.01, seed=0)
-    law = ClimbLaw(seed=0).fit(runs)
+    assert truth.params_.eta is None  # a linear truth
+    law = ClimbLaw(seed=0).fit(runs)  # the default, saturating transfer
     assert np.abs(law.W_ - truth.W_)[OFF6].mean() <= 0.03
+    assert (law.eta_ >= 0.95).all()  # η̂ ≈ 1: the linear truth is found
     assert (law.A_ == 0).all() and (law.kappa_ == 0).all()  # one size, one budget: not fitted
     assert law.tokens_ref_ == pytest.approx(1e9)
     # the law reproduces the noise-free losses far below the 1 % noise level
     clean = truth.predict_runs(runs)
     assert np.abs(law.predict_runs(runs) / clean - 1).mean() < 0.004
+
+
+def test_climb_recovers_saturating_transfer() -> None:
+    truth, runs = simulate(6, 200, noise=0.01, seed=0, eta=0.6)
+    np.testing.assert_array_equal(truth.eta_, np.full(6, 0.6))
+    law = ClimbLaw(seed=0).fit(runs)
+    assert all(i["eta_fitted"] for i in law.fit_info_)
+    assert np.abs(law.eta_ - 0.6).max() <= 0.05
+    assert np.abs(law.W_ - truth.W_)[OFF6].mean() <= 0.03
+    clean = truth.predict_runs(runs)
+    err_sat = np.abs(law.predict_runs(runs) / clean - 1).mean()
+    assert err_sat < 0.004
+    # the linear law cannot represent this truth: it misses by more than the 1 % noise
+    lin = ClimbLaw(seed=0, transfer="linear").fit(runs)
+    assert lin.params_.eta is None and (lin.eta_ == 1).all()
+    assert np.abs(lin.predict_runs(runs) / clean - 1).mean() > 3 * err_sat
+    assert np.abs(lin.W_ - truth.W_)[OFF6].mean() > 0.05
+
+
+def test_eta_fixed_to_one_when_not_identified() -> None:
+    # pairwise 50/50 mixtures: every donor share is 0 or 0.5, so w φ_η(0.5) is one number
+    truth = random_climb_law(5, seed=1, eta=0.6)
+    pairs = [(i, j) for i in range(5) for j in range(i + 1, 5)]
+    p = np.zeros((len(pairs), 5))
+    for k, (i, j) in enumerate(pairs):
+        p[k, [i, j]] = 0.5
+    runs = RunTable.from_arrays(
+        run=[f"r{k}" for k in range(len(pairs))], tokens=np.full(len(pairs), 1e9), p=p,
+        sources=truth.sources_, loss=truth.predict(p, 1e9), targets=truth.targets_,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        law = ClimbLaw(seed=0).fit(runs)
+    assert not any(i["eta_fitted"] for i in law.fit_info_)
+    np.testing.assert_array_equal(law.eta_, np.ones(5))
+
+
+def test_saturating_msl_fits_and_round_trips() -> None:
+    _, runs = simulate(4, 150, tokens=[5e8, 2e9], noise=0.005, seed=8, eta=0.5)
+    law = ClimbMSLLaw().fit(runs)
+    lin = ClimbMSLLaw(transfer="linear").fit(runs)
+    err = np.abs(law.predict_runs(runs) / runs.loss - 1).mean()
+    assert err < np.abs(lin.predict_runs(runs) / runs.loss - 1).mean()
+    assert (law.eta_ < 1).all() and "eta" not in lin.to_json()["params"]
+    again = law_from_json(json.loads(json.dumps(law.to_json())))
+    assert isinstance(again, ClimbMSLLaw)
+    np.testing.assert_array_equal(again.eta_, law.eta_)
+    np.testing.assert_allclose(again.predict_runs(runs), law.predict_runs(runs), rtol=1e-12)
 
 
 def test_climb_recovers_kappa_and_size_term() -> None:
@@ -190,6 +273,7 @@ def test_isolated_law_has_identity_W() -> None:
         warnings.simplefilter("ignore", ClimbWarning)
         law = IsolatedLaw().fit(runs)
     np.testing.assert_array_equal(law.W_, np.eye(3))
+    assert law.params_.eta is None and "eta" not in law.to_json()["params"]  # W = I: η irrelevant
     # interactions matter in the simulated data: the climb law beats the isolated one
     climb = ClimbLaw().fit(runs)
     err_iso = np.abs(np.log(law.predict_runs(runs) / runs.loss)).mean()
@@ -215,6 +299,10 @@ def test_bad_hyper_parameters() -> None:
         ClimbLaw(w_bounds=(0.5, 2.0)).fit(runs)
     with pytest.raises(ClimbError, match="fit_kappa=True needs runs at ≥ 2 token budgets"):
         ClimbLaw(fit_kappa=True).fit(runs)
+    with pytest.raises(ClimbError, match="transfer must be 'saturating' or 'linear', got 'log'"):
+        ClimbLaw(transfer="log").fit(runs)  # type: ignore[arg-type]
+    with pytest.raises(ClimbError, match="--eta must be in"):
+        simulate(3, 20, eta=1.5)
 
 
 # ---------------------------------------------------------------------- JSON
@@ -226,8 +314,36 @@ def test_json_round_trip_and_registry(tmp_path) -> None:  # type: ignore[no-unty
     assert isinstance(again, ClimbLaw)
     np.testing.assert_allclose(again.predict_runs(runs), law.predict_runs(runs), rtol=1e-12)
     obj = json.loads(path.read_text())
-    assert set(obj["params"]) == {"E", "A", "alpha", "B", "beta", "W", "kappa", "tokens_ref"}
+    keys = {"E", "A", "alpha", "B", "beta", "W", "kappa", "tokens_ref"}
+    assert set(obj["params"]) == keys | {"eta"}  # the default saturating law stores η
     assert np.asarray(obj["params"]["W"]).shape == (3, 3)
+    assert isinstance(again, ClimbLaw) and again.transfer == "saturating"
+    np.testing.assert_array_equal(again.eta_, law.eta_)  # type: ignore[attr-defined]
+    # the linear law writes exactly the format (no "eta") and reads back as linear
+    lin = get_law("climb", seed=1, transfer="linear").fit(runs)
+    lpath = lin.save(tmp_path / "linear.json")
+    assert set(json.loads(lpath.read_text())["params"]) == keys
+    lin2 = load_law(lpath)
+    assert lin2.params_.eta is None and lin2.transfer == "linear"  # type: ignore[attr-defined]
+    np.testing.assert_allclose(lin2.predict_runs(runs), lin.predict_runs(runs), rtol=1e-12)
+
+
+def test_effective_ratio_and_prediction_honour_eta() -> None:
+    obj = {
+        "law": "climb",
+        "sources": ["en", "de"],
+        "params": {"E": [1.5, 1.6], "B": [400.0, 500.0], "beta": [0.3, 0.3],
+                   "W": [[1.0, 0.2], [0.5, 1.0]], "tokens_ref": 1e9, "eta": [0.5, 1.0]},
+    }  # fmt: skip
+    law = law_from_json(obj)
+    p = np.array([[0.7, 0.3], [0.0, 1.0]])
+    eps = 1e-6
+    r_en = p[:, 0] + 0.2 * ((p[:, 1] + eps) ** 0.5 - eps**0.5)
+    r_de = p[:, 1] + 0.5 * p[:, 0]
+    r = np.column_stack([r_en, r_de])
+    np.testing.assert_allclose(law.effective_ratio(p, 1e9), r, rtol=1e-12)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(law.predict(p, 1e9), [1.5, 1.6] + np.array([400.0, 500.0])
+                               * (r * 1e9) ** -0.3, rtol=1e-12)  # fmt: skip
 
 
 def test_hand_written_json_law() -> None:
@@ -257,6 +373,9 @@ def test_hand_written_json_law() -> None:
         ({"W": [[0.9, 0.2], [0.5, 1.0]]}, "must be 1 at each target's own source"),
         ({"beta": [0.3, -1.0]}, "'beta' > 0"),
         ({"E": [1.5, "x"]}, "not numeric"),
+        ({"eta": [0.5, 0.0]}, r"'eta' \(transfer saturation\) must be in \(0, 1\]"),
+        ({"eta": [1.2, 0.5]}, r"'eta' \(transfer saturation\) must be in \(0, 1\]"),
+        ({"eta": [0.5]}, r"'eta' has shape \[1\], expected \[2\]"),
     ],
 )
 def test_bad_json_law_shapes(change: dict, message: str) -> None:

@@ -22,11 +22,19 @@ def fitted(regmix_train: RunTable) -> ClimbLaw:
 def test_climb_ranks_held_out_regmix_mixtures(fitted: ClimbLaw) -> None:
     rho = {s: evaluate(fitted, read_regmix("test", s)).targets["pile_cc"]["spearman"]
            for s in ("1m", "60m", "1b")}  # fmt: skip
+    # the issue's thresholds, met by the default (saturating-transfer) law
     assert rho["1m"] >= 0.97
+    assert rho["60m"] >= 0.97
     assert rho["1b"] >= 0.985
-    # The issue asks for ≥ 0.97 at 60M; the climb law reaches 0.966 (no fitting choice selected
-    # by cross-validation on the training runs moves it: see docs/laws.md). Guard the level reached.
-    assert rho["60m"] >= 0.965
+
+
+@pytest.mark.slow
+def test_saturation_is_fitted_on_regmix(fitted: ClimbLaw) -> None:
+    # every target has donors at many shares: η is fitted for all, and transfer saturates
+    assert fitted.transfer == "saturating"
+    assert all(i["eta_fitted"] for i in fitted.fit_info_)
+    assert ((fitted.eta_ >= 0.2) & (fitted.eta_ < 0.95)).all()
+    assert fitted.to_json()["params"]["eta"] == fitted.eta_.tolist()
 
 
 @pytest.mark.slow

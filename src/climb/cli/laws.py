@@ -15,6 +15,8 @@ from climb.errors import ClimbError
 from climb.laws import LAWS, law_class, load_law
 from climb.laws.base import Law
 
+TRANSFERS = ("saturating", "linear")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     names = ", ".join(LAWS)
@@ -28,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="where to write the fitted law (.json)")
     p.add_argument("--seed", type=int, default=0, help="seed of the multi-start fit (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="parallel per-target fits (-1 = all CPUs)")
+    p.add_argument("--transfer", choices=TRANSFERS,
+                   help="climb-family laws: saturating transfer r_i = p_i + Σ_j W_ij φ_η(p_j) with "
+                   "fitted η (default) or linear r = W p (η = 1)")  # fmt: skip
     p.set_defaults(func=run_fit)
 
     p = sub.add_parser(
@@ -55,13 +60,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="fold shuffling and fit seed (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--predictions", help="also write the out-of-fold predictions (CSV)")
+    p.add_argument("--transfer", choices=TRANSFERS,
+                   help="climb-family laws: saturating (default) or linear transfer")  # fmt: skip
     p.set_defaults(func=run_cv)
 
     p = sub.add_parser(
         "effective-ratio",
         help="observed effective ratios r̂ of runs under a fitted climb-family law",
         description="Invert the isolated part of a fitted climb / climb-msl / isolated law for "
-        "each run and target (CLIMB.md §2) and show r̂ next to p and the law's r = W(D) p.",
+        "each run and target (CLIMB.md §2) and show r̂ next to p and the law's own r "
+        "(= W(D) p for linear transfer).",
     )
     p.add_argument("law", help="fitted law JSON (climb, climb-msl or isolated)")
     p.add_argument("runs", nargs="+", help="run table(s)")
@@ -86,6 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--noise", type=float, default=0.01, help="log-normal loss noise σ (default 0.01)"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--eta", type=float, default=1.0,
+        help="transfer saturation η of the true law, in (0, 1] (default 1 = linear r = W p)",
+    )  # fmt: skip
     p.add_argument("--truth", help="where to write the true law (.json)")
     p.add_argument("--out", required=True, help="where to write the runs (.csv, .parquet, .jsonl)")
     p.set_defaults(func=run_simulate)
@@ -98,11 +110,18 @@ def read_runs(paths: list[str]) -> RunTable:
     return tables[0] if len(tables) == 1 else RunTable.concat(tables)
 
 
-def make_law(name: str, seed: int | None = None, jobs: int | None = None) -> Law:
-    """An unfitted law; ``seed`` / ``n_jobs`` are passed only to laws that take them."""
+def make_law(
+    name: str, seed: int | None = None, jobs: int | None = None, transfer: str | None = None
+) -> Law:
+    """An unfitted law; ``seed`` / ``n_jobs`` / ``transfer`` are passed only to laws that take
+    them (``--transfer`` given for another law is an error)."""
     cls = law_class(name)
     accepted = inspect.signature(cls.__init__).parameters
     hyper: dict[str, Any] = {}
+    if transfer is not None:
+        if "transfer" not in accepted:
+            raise ClimbError(f"--transfer applies to climb-family laws only, not '{name}'")
+        hyper["transfer"] = transfer
     if seed is not None and "seed" in accepted:
         hyper["seed"] = seed
     if jobs is not None and jobs != 1 and "n_jobs" in accepted:
@@ -135,7 +154,8 @@ def _print_json(obj: Any) -> None:
 
 # ---------------------------------------------------------------------- verbs
 def run_fit(args: argparse.Namespace) -> int:
-    law = make_law(args.law, seed=args.seed, jobs=args.jobs)  # unknown name fails before reading
+    # unknown name or option fails before reading
+    law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer)
     out = _check_out(args.out, (".json",), "--out")
     runs = read_runs(args.runs)
     t0 = time.perf_counter()
@@ -167,9 +187,11 @@ def run_cv(args: argparse.Namespace) -> int:
     from climb.evaluation.cv import cross_validate
 
     name = args.law
-    make_law(name)  # unknown law name fails before reading the runs
+    make_law(name, transfer=args.transfer)  # unknown law name fails before reading the runs
     runs = read_runs(args.runs)
-    result = cross_validate(lambda: make_law(name, seed=args.seed), runs, args.folds, args.seed)
+    result = cross_validate(
+        lambda: make_law(name, seed=args.seed, transfer=args.transfer), runs, args.folds, args.seed
+    )
     result.law = name
     if args.predictions:
         out = _check_out(args.predictions, (".csv",), "--predictions")
@@ -226,7 +248,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     truth_path = _check_out(args.truth, (".json",), "--truth") if args.truth else None
     truth, runs = simulate(
         args.sources, args.runs, tokens=args.tokens, params=args.params, noise=args.noise,
-        seed=args.seed,
+        seed=args.seed, eta=args.eta,
     )  # fmt: skip
     runs.write(out)
     msg = f"wrote {out}: {len(runs)} runs of {args.sources} sources"

@@ -9,7 +9,9 @@ ratio is the share of ``D`` that, spent on language ``i`` alone, gives the same 
                        ⇒ r̂_i = (L_i^obs / (E_i + A_i N^(-α_i) + B_i D^(-β_i)))^(-1/γ_i)
 
 ``r̂_i > p_i``: the other sources transfer positively into ``i``; ``r̂_i < p_i``: interference.
-Next to it the law's own ``r = W(D) p``. ``r̂`` is ``NaN`` when the loss is not measured or lies
+Next to it the law's own ``r_i = p_i + Σ_{j≠i} W(D)_ij φ_{η_i}(p_j)``
+(``= (W(D) p)_i`` for linear transfer, η = 1), always from
+:meth:`climb.laws.climb.ClimbParams.effective_ratio` so a fitted saturation ``η`` is honoured. ``r̂`` is ``NaN`` when the loss is not measured or lies
 at or below the law's floor ``E_i + A_i N^(-α_i)`` (no finite ratio reaches it).
 """
 
@@ -30,13 +32,13 @@ from climb.laws.climb_msl import ClimbMSLLaw
 
 @dataclass
 class EffectiveRatios:
-    """Per run and target: ``p``, the law's ``r = W(D) p`` and the observed ``r̂``.
+    """Per run and target: ``p``, the law's effective ratio ``r`` and the observed ``r̂``.
 
     Attributes:
         run: ``(n,)`` run ids; ``targets``: the ``T`` targets.
         tokens: ``(n,)`` budgets.
         p: ``(n, T)`` each target's own proportion.
-        law: ``(n, T)`` the law's effective ratio ``W(D) p`` (unfloored).
+        law: ``(n, T)`` the law's effective ratio ``r`` (``W(D) p`` when η = 1; unfloored).
         observed: ``(n, T)`` observed ``r̂`` (NaN where undefined).
         undefined: ``(n, T)`` measured losses at/below the law's floor (``r̂`` undefined).
     """

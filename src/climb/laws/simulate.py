@@ -1,6 +1,7 @@
 """Synthetic ground truth: a random Climb law and proxy runs drawn from it.
 
-:func:`random_climb_law` draws a ``climb`` law (CLIMB.md §3) with positive and negative transfer;
+:func:`random_climb_law` draws a ``climb`` law (CLIMB.md §3) with positive and negative transfer
+(linear, ``r = W(D) p``, or saturating with a given ``η``);
 :func:`simulate_runs` draws mixtures (Dirichlet, dense and sparse) at the given token budgets and
 returns their losses under the law with multiplicative log-normal noise,
 ``L_obs = L_law · exp(σ ε)``, ``ε ~ N(0, 1)``. Tests fit laws to such runs and check that the fit
@@ -18,7 +19,7 @@ from climb.errors import ClimbError
 from climb.laws.climb import ClimbLaw, ClimbParams
 
 MIN_RATIO = 0.02
-"""Simulated mixtures keep every effective ratio ``W(D) p`` at or above this (rejection)."""
+"""Simulated mixtures keep every effective ratio ``r`` at or above this (rejection)."""
 
 
 def source_names(k: int) -> list[str]:
@@ -32,15 +33,20 @@ def random_climb_law(
     tokens: Sequence[float] = (1e9,),
     params: Sequence[float] | None = None,
     seed: int = 0,
+    eta: float = 1.0,
 ) -> ClimbLaw:
     """A random fitted-looking ``climb`` law over ``s1 … sK``.
 
     ``E ~ U(1.5, 2.5)``, ``β ~ U(0.25, 0.45)``, ``B`` such that ``B (D_ref)^(-β) ~ U(0.5, 1.5)``;
     off-diagonal ``W``: 55 % positive ``U(0.05, 0.6)``, 25 % negative ``U(−0.15, −0.02)``,
     else 0; ``κ ~ U(0, 0.15)`` with ≥ 2 budgets; ``A N_ref^(-α) ~ U(0.3, 0.8)``, ``α ~ U(0.2, 0.4)``
-    with ≥ 2 model sizes. ``D_ref`` is the geometric mean of the budgets.
+    with ≥ 2 model sizes. ``D_ref`` is the geometric mean of the budgets. ``eta``: the transfer
+    saturation of every target (1 = linear ``r = W(D) p``, saved without ``eta``; < 1 =
+    ``r_i = p_i + Σ_j W_ij φ_η(p_j)``). The random draws do not depend on ``eta``.
     """
     k = _check_int(sources, "--sources", 1)
+    if not (np.isfinite(eta) and 0 < eta <= 1):
+        raise ClimbError(f"--eta must be in (0, 1] (1 = linear transfer), got {eta}")
     budgets = np.unique(np.asarray(tokens, dtype=float))
     if budgets.size == 0 or not np.all(np.isfinite(budgets) & (budgets > 0)):
         raise ClimbError("--tokens: give one or more positive token budgets")
@@ -67,6 +73,8 @@ def random_climb_law(
             n_ref = float(np.exp(np.mean(np.log(sizes))))
             P.alpha = rng.uniform(0.2, 0.4, k)
             P.A = rng.uniform(0.3, 0.8, k) * n_ref**P.alpha
+    if eta != 1.0:
+        P.eta = np.full(k, float(eta))
     return ClimbLaw.from_json(
         {"law": "climb", "sources": names, "targets": names, "params": P.to_json()}
     )
@@ -126,9 +134,11 @@ def simulate(
     params: Sequence[float] | None = None,
     noise: float = 0.01,
     seed: int = 0,
+    eta: float = 1.0,
 ) -> tuple[ClimbLaw, RunTable]:
-    """A random ``climb`` law and runs drawn from it: ``(truth, runs)``."""
-    law = random_climb_law(sources, tokens=tokens, params=params, seed=seed)
+    """A random ``climb`` law (transfer saturation ``eta``) and runs drawn from it:
+    ``(truth, runs)``."""
+    law = random_climb_law(sources, tokens=tokens, params=params, seed=seed, eta=eta)
     return law, simulate_runs(law, runs, tokens=tokens, params=params, noise=noise, seed=seed)
 
 
