@@ -1,0 +1,692 @@
+"""Run design: which proxy runs to train so that every interaction ``w_ij`` can be fitted.
+
+The Climb law (``method/CLIMB.md`` §3) models each language's effective ratio as
+
+    r_i(p, D) = p_i + Σ_{j≠i} w_ij(D) · p_j,        w_ij(D) = w_ij · (D / D_ref)^(-κ_i)
+
+and is fitted from proxy runs (§6): monolingual runs (the isolated law
+``L_i^iso(T) = E_i + B_i T^(-β_i)`` and each ``w_ij`` through ``r_i`` of the run on ``j`` alone), pairs
+(``i`` and ``j`` at several shares) and Dirichlet-sampled mixtures around the natural mix
+(``p ∝ U``, unique tokens) and the uniform mix, at two or more token budgets ``D`` (for ``κ``).
+
+:func:`design_runs` builds such a :class:`Plan`; :func:`check_identifiability` checks that, for
+every target ``i``, the regression of ``r_i − p_i`` on ``p_{-i}`` has a design matrix of full
+column rank at every budget, that every source appears at several shares with and without each
+partner, and that the isolated law has monolingual runs at ≥ 2 budgets — and says what is missing.
+Data caps ``p_i · D ≤ E · U_i`` (at most ``E`` epochs of source ``i``) are respected: a run that
+breaks one is repaired by moving the excess to the other sources of its mixture, or dropped when
+its mixture cannot hold the budget (both with a warning).
+
+The plan is a YAML file (:meth:`Plan.save` / :meth:`Plan.load`): the global model and train
+configuration plus the list of runs (id, mixture, tokens); :meth:`Plan.specs` expands it into
+:class:`~climb.proxy.config.RunSpec` objects for the sweep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from climb.errors import ClimbError, ClimbWarning
+from climb.proxy.config import ModelConfig, RunSpec, TrainConfig
+
+PLAN_FORMAT = "climb-plan"
+PLAN_VERSION = 1
+SHARE_DECIMALS = 4
+"""Mixture shares in a plan are rounded to this many decimals (largest remainder keeps Σ = 1)."""
+MIN_SHARE = 1e-3
+"""Dirichlet shares below this are set to 0 (a source at 0.05 % of a proxy run is noise)."""
+PAIR_SHARES = (0.25, 0.5, 0.75)
+"""Shares of the first source of a pair run."""
+
+
+# ---------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class PlannedRun:
+    """One planned proxy run.
+
+    Attributes:
+        run_id: unique id (also the ``run`` of its final row in the run table).
+        mixture: ``{source: share}``, shares > 0 summing to 1 (sources left out have share 0).
+        tokens: training tokens ``D``.
+        kind: how it was chosen: ``mono``, ``pair``, ``dirichlet-natural``,
+            ``dirichlet-uniform`` or ``custom``.
+    """
+
+    run_id: str
+    mixture: dict[str, float]
+    tokens: int
+    kind: str = "custom"
+
+
+@dataclass
+class Plan:
+    """A sweep plan: the sources, the global model/train configuration and the runs.
+
+    Attributes:
+        sources: every source of the plan; each run is evaluated on all of them.
+        runs: the planned runs.
+        model: model configuration shared by all runs.
+        train: training configuration shared by all runs (seed, threads, checkpoints…).
+        design: provenance of the design (seed, budgets, caps, corpus), free-form.
+    """
+
+    sources: list[str]
+    runs: list[PlannedRun]
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    design: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @property
+    def budgets(self) -> list[int]:
+        """The distinct token budgets, ascending."""
+        return sorted({r.tokens for r in self.runs})
+
+    def proportions(self) -> np.ndarray:
+        """``(n_runs, K)`` matrix of planned proportions, columns in ``sources`` order."""
+        return np.array([[r.mixture.get(s, 0.0) for s in self.sources] for r in self.runs])
+
+    def spec(self, run: PlannedRun) -> RunSpec:
+        """The :class:`RunSpec` of one run: its mixture over *all* plan sources (zeros included)."""
+        mixture = {s: float(run.mixture.get(s, 0.0)) for s in self.sources}
+        try:
+            return RunSpec(
+                run_id=run.run_id,
+                mixture=mixture,
+                tokens=int(run.tokens),
+                model=self.model,
+                train=self.train,
+            )
+        except ClimbError:
+            raise
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            raise ClimbError(f"plan run '{run.run_id}': {_first_line(exc)}") from None
+
+    def specs(self) -> list[RunSpec]:
+        """Every run as a :class:`RunSpec`, in plan order."""
+        return [self.spec(r) for r in self.runs]
+
+    def identifiability(self) -> IdentifiabilityReport:
+        """:func:`check_identifiability` of this plan."""
+        return check_identifiability(self)
+
+    # ------------------------------------------------------------------ files
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML document (plain types)."""
+        return {
+            "format": PLAN_FORMAT,
+            "version": PLAN_VERSION,
+            "sources": list(self.sources),
+            "model": self.model.model_dump(mode="json"),
+            "train": self.train.model_dump(mode="json"),
+            "design": _plain(self.design),
+            "runs": [
+                {
+                    "id": r.run_id,
+                    "kind": r.kind,
+                    "tokens": int(r.tokens),
+                    "mixture": {s: float(v) for s, v in r.mixture.items()},
+                }
+                for r in self.runs
+            ],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the plan as YAML (atomically)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(
+                "# climb sweep plan: global model/train config + runs (id, mixture, tokens).\n"
+                "# Train it with `climb sweep THIS_FILE --store runs.db`.\n"
+            )
+            yaml.safe_dump(self.to_dict(), fh, sort_keys=False, allow_unicode=True, width=100)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        """Read and validate a plan YAML; any problem is a one-line :class:`ClimbError`."""
+        path = Path(path)
+        if not path.exists():
+            raise ClimbError(f"{path}: no such plan file")
+        if path.is_dir():
+            raise ClimbError(f"{path}: is a directory, expected a plan YAML file")
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ClimbError(f"{path}: not UTF-8 text; expected a plan YAML file") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ClimbError(
+                f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+            ) from None
+        return cls.from_dict(doc, origin=str(path))
+
+    @classmethod
+    def from_dict(cls, doc: Any, *, origin: str = "plan") -> Plan:
+        """Validate a plan document (the parsed YAML)."""
+        if not isinstance(doc, dict):
+            raise ClimbError(
+                f"{origin}: expected a mapping with 'sources', 'model', 'train', 'runs'"
+            )
+        if doc.get("format", PLAN_FORMAT) != PLAN_FORMAT:
+            raise ClimbError(f"{origin}: 'format' is {doc.get('format')!r}, not a climb plan")
+        known = {"format", "version", "sources", "model", "train", "design", "runs"}
+        unknown = sorted(set(map(str, doc)) - known)
+        if unknown:
+            raise ClimbError(
+                f"{origin}: unknown key '{unknown[0]}' (keys are {', '.join(sorted(known))})"
+            )
+        version = doc.get("version", PLAN_VERSION)
+        if version != PLAN_VERSION:
+            raise ClimbError(
+                f"{origin}: plan version {version!r}; this climb reads version {PLAN_VERSION}"
+            )
+        sources = doc.get("sources")
+        if (
+            not isinstance(sources, list)
+            or not sources
+            or not all(isinstance(s, str) and s for s in sources)
+        ):
+            raise ClimbError(f"{origin}: 'sources' must be a non-empty list of source names")
+        if len(set(sources)) != len(sources):
+            dup = next(s for s in sources if sources.count(s) > 1)
+            raise ClimbError(f"{origin}: source '{dup}' listed twice in 'sources'")
+        model = _config(ModelConfig, doc.get("model") or {}, origin, "model")
+        train = _config(TrainConfig, doc.get("train") or {}, origin, "train")
+        design = doc.get("design") or {}
+        if not isinstance(design, dict):
+            raise ClimbError(f"{origin}: 'design' must be a mapping")
+        raw_runs = doc.get("runs")
+        if not isinstance(raw_runs, list) or not raw_runs:
+            raise ClimbError(
+                f"{origin}: 'runs' must be a non-empty list of runs (id, mixture, tokens)"
+            )
+        runs: list[PlannedRun] = []
+        seen: set[str] = set()
+        for k, item in enumerate(raw_runs, 1):
+            runs.append(_planned_run(item, k, sources, origin))
+            if runs[-1].run_id in seen:
+                raise ClimbError(
+                    f"{origin}: run {k}: id '{runs[-1].run_id}' is used twice; ids must be unique"
+                )
+            seen.add(runs[-1].run_id)
+        return cls(sources=list(sources), runs=runs, model=model, train=train, design=design)
+
+
+# ---------------------------------------------------------------------- identifiability
+@dataclass(frozen=True)
+class IdentifiabilityReport:
+    """Whether a plan can identify every ``w_ij`` (and the isolated law, and ``κ``).
+
+    Attributes:
+        ok: no problem found.
+        problems: one line per problem, naming the sources/budget concerned.
+        rank: per target ``i``, the column rank of ``P_{-i}`` over all runs (full = ``K − 1``).
+        budgets: the distinct token budgets.
+    """
+
+    ok: bool
+    problems: list[str]
+    rank: dict[str, int]
+    budgets: list[int]
+
+
+def check_identifiability(
+    plan: Plan, *, min_shares: int = 2, mono_share: float = 0.9
+) -> IdentifiabilityReport:
+    """Check that a plan identifies the Climb law's parameters.
+
+    For each target ``i`` the effective-ratio regression ``r_i − p_i = Σ_{j≠i} w_ij(D) p_j``
+    needs the design matrix ``P_{-i}`` (runs × the other sources) to have full column rank
+    ``K − 1`` at *each* budget (so ``w_ij(D)`` and hence ``κ_i`` are identifiable); each source ``i``
+    must appear at ≥ ``min_shares`` distinct positive shares among runs *with* each partner ``j``
+    (``p_j > 0``) and among runs *without* it (``p_j = 0``); the isolated law needs runs with
+    ``p_i ≥ mono_share`` at ≥ 2 budgets; and ``κ`` needs ≥ 2 budgets.
+    """
+    sources = plan.sources
+    K = len(sources)
+    P = plan.proportions()
+    D = np.array([r.tokens for r in plan.runs])
+    budgets = sorted(set(D.tolist()))
+    problems: list[str] = []
+    if len(budgets) < 2:
+        problems.append(f"only one token budget ({budgets[0]}); κ (scale sensitivity) needs ≥ 2")
+    rank: dict[str, int] = {}
+    for i, s in enumerate(sources):
+        others = [j for j in range(K) if j != i]
+        rank[s] = int(np.linalg.matrix_rank(P[:, others])) if others else 0
+        if K > 1 and rank[s] < K - 1:
+            problems.append(
+                f"target '{s}': design matrix of r on p has rank {rank[s]} < {K - 1} over all runs"
+            )
+            continue
+        for b in budgets:
+            sub = P[b == D][:, others]
+            rb = int(np.linalg.matrix_rank(sub)) if len(sub) else 0
+            if K > 1 and rb < K - 1:
+                problems.append(
+                    f"target '{s}' at D={b}: design matrix rank {rb} < {K - 1}; add runs at this budget"
+                )
+    for i, s in enumerate(sources):
+        mono_budgets = sorted({int(d) for d in D[P[:, i] >= mono_share]})
+        if len(mono_budgets) < 2:
+            problems.append(
+                f"source '{s}': monolingual (p ≥ {mono_share:g}) runs at {len(mono_budgets)} budget(s); "
+                "the isolated law needs ≥ 2"
+            )
+    for i, j in itertools.permutations(range(K), 2):
+        pos = P[:, i] > 0
+        with_j = np.unique(np.round(P[pos & (P[:, j] > 0), i], 6))
+        without_j = np.unique(np.round(P[pos & (P[:, j] == 0), i], 6))
+        if len(with_j) < min_shares:
+            problems.append(
+                f"source '{sources[i]}' appears at {len(with_j)} distinct share(s) with '{sources[j]}' (need {min_shares})"
+            )
+        if len(without_j) < min_shares:
+            problems.append(
+                f"source '{sources[i]}' appears at {len(without_j)} distinct share(s) without '{sources[j]}' "
+                f"(need {min_shares})"
+            )
+    return IdentifiabilityReport(
+        ok=not problems, problems=problems, rank=rank, budgets=[int(b) for b in budgets]
+    )
+
+
+# ---------------------------------------------------------------------- design
+def design_runs(
+    sources: Sequence[str],
+    tokens: Sequence[int],
+    n_runs: int,
+    *,
+    seed: int = 0,
+    unique_tokens: Mapping[str, int] | None = None,
+    max_epochs: float | None = None,
+    model: ModelConfig | None = None,
+    train: TrainConfig | None = None,
+    pair_shares: Sequence[float] = PAIR_SHARES,
+    warn: bool = True,
+) -> Plan:
+    """Design a sweep: monolingual runs, pairs and Dirichlet mixtures at each token budget.
+
+    ``n_runs`` is the total number of runs, split evenly over the budgets ``tokens`` (the
+    remainder goes to the smallest budgets). At each budget the runs are, in order: the ``K``
+    monolingual runs; pairs ``(i, j)`` at shares ``pair_shares`` (each source in ≥ 1 pair, pairs
+    chosen in a seeded order); then Dirichlet mixtures alternating around the natural mix
+    ``q_i ∝ U_i`` and the uniform mix ``q_i = 1/K`` (``p ~ Dir(K·q)``), every second one on a
+    random subset of the sources (so each source is also seen *without* each partner). The same
+    mixtures are used at every budget (only ``D`` differs), which separates ``w_ij`` from ``κ_i``.
+
+    With ``max_epochs`` ``E`` and ``unique_tokens`` ``U``, every run satisfies ``p_i D ≤ E U_i``:
+    shares over the cap are clipped and the excess moved to the other sources of the run's mixture
+    (water-filling); a run whose mixture cannot hold ``D`` (e.g. a monolingual run on a small
+    source) is dropped. Both are reported as :class:`ClimbWarning`. The plan is checked with
+    :func:`check_identifiability`; problems are warned about (``warn=False`` to silence).
+    """
+    sources = [str(s) for s in sources]
+    K = len(sources)
+    if K < 2:
+        raise ClimbError("--sources: give at least 2 sources (a mixture law needs a mixture)")
+    if len(set(sources)) != K:
+        dup = next(s for s in sources if sources.count(s) > 1)
+        raise ClimbError(f"--sources: '{dup}' is listed twice")
+    budgets = sorted({int(t) for t in tokens})
+    if not budgets or any(b <= 0 for b in budgets):
+        raise ClimbError("--tokens: give one or more positive token budgets, e.g. --tokens 1M 2M")
+    if n_runs < K * len(budgets):
+        raise ClimbError(
+            f"--runs {n_runs} is too few: the {K} monolingual runs alone need {K * len(budgets)} runs "
+            f"at {len(budgets)} budget(s); use --runs ≥ {3 * K * len(budgets)} for a useful design"
+        )
+    if max_epochs is not None and max_epochs <= 0:
+        raise ClimbError(f"--max-epochs {max_epochs:g}: must be > 0")
+    if unique_tokens is not None:
+        missing = [s for s in sources if s not in unique_tokens]
+        if missing:
+            raise ClimbError(
+                f"no unique-token count for source '{missing[0]}'; the corpus lacks it"
+            )
+        bad = [s for s in sources if not unique_tokens[s] > 0]
+        if bad:
+            raise ClimbError(
+                f"source '{bad[0]}' has {unique_tokens[bad[0]]} unique tokens; it is empty"
+            )
+    if max_epochs is not None and unique_tokens is None:
+        raise ClimbError("--max-epochs needs the unique-token counts of the sources (a corpus)")
+    for sh in pair_shares:
+        if not 0 < sh < 1:
+            raise ClimbError(f"pair share {sh:g} must lie strictly between 0 and 1")
+
+    rng = np.random.default_rng(seed)
+    per_budget = [n_runs // len(budgets)] * len(budgets)
+    for k in range(n_runs % len(budgets)):
+        per_budget[k] += 1
+    n_max = max(per_budget)
+    natural = (
+        np.array([float(unique_tokens[s]) for s in sources])
+        if unique_tokens is not None
+        else np.ones(K)
+    )
+    natural = natural / natural.sum()
+    mixtures = _mixtures(sources, n_max, natural, rng, pair_shares)
+
+    runs: list[PlannedRun] = []
+    repaired: list[str] = []
+    dropped: list[str] = []
+    for b, n_b in zip(budgets, per_budget):
+        tag = _tokens_tag(b)
+        for kind, name, mix in mixtures[:n_b]:
+            run_id = f"D{tag}-{name}"
+            if max_epochs is not None and unique_tokens is not None:
+                caps = {s: max_epochs * unique_tokens[s] / b for s in sources}
+                fixed = _apply_caps(mix, caps)
+                if fixed is None:
+                    dropped.append(run_id)
+                    continue
+                if fixed != mix:
+                    repaired.append(run_id)
+                    mix = fixed
+            runs.append(PlannedRun(run_id=run_id, mixture=mix, tokens=b, kind=kind))
+    if warn and repaired:
+        warnings.warn(
+            f"design: {len(repaired)} run(s) broke the data cap p·D ≤ {max_epochs:g}·U and were "
+            f"repaired (excess moved to their other sources), e.g. {', '.join(repaired[:3])}",
+            ClimbWarning,
+            stacklevel=2,
+        )
+    if warn and dropped:
+        warnings.warn(
+            f"design: {len(dropped)} run(s) cannot respect the data cap p·D ≤ {max_epochs:g}·U and "
+            f"were dropped, e.g. {', '.join(dropped[:3])}; lower --tokens or raise --max-epochs",
+            ClimbWarning,
+            stacklevel=2,
+        )
+    if not runs:
+        raise ClimbError(
+            "design: every run broke the data caps; lower --tokens or raise --max-epochs"
+        )
+    plan = Plan(
+        sources=sources,
+        runs=runs,
+        model=model if model is not None else ModelConfig(),
+        train=train if train is not None else TrainConfig(),
+        design={
+            "seed": int(seed),
+            "runs": int(n_runs),
+            "tokens": budgets,
+            "max_epochs": max_epochs,
+            "pair_shares": [float(x) for x in pair_shares],
+            "natural": {s: round(float(q), 6) for s, q in zip(sources, natural)},
+            "repaired": repaired,
+            "dropped": dropped,
+        },
+    )
+    report = check_identifiability(plan)
+    plan.design["identifiable"] = report.ok
+    if warn and not report.ok:
+        shown = "; ".join(report.problems[:3])
+        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+        warnings.warn(
+            f"design: some interactions may not be identifiable: {shown}{more}; add --runs or budgets",
+            ClimbWarning,
+            stacklevel=2,
+        )
+    return plan
+
+
+def _mixtures(
+    sources: list[str],
+    n: int,
+    natural: np.ndarray,
+    rng: np.random.Generator,
+    pair_shares: Sequence[float],
+) -> list[tuple[str, str, dict[str, float]]]:
+    """The first ``n`` mixtures of a design, as (kind, name, mixture) — monos, pairs, Dirichlet."""
+    K = len(sources)
+    out: list[tuple[str, str, dict[str, float]]] = [
+        ("mono", f"mono-{s}", {s: 1.0}) for s in sources
+    ]
+    rest = max(n - K, 0)
+    all_pairs = list(itertools.combinations(range(K), 2))
+    order = [all_pairs[k] for k in rng.permutation(len(all_pairs))]
+    # Greedy cover: first pairs so that every source is in one, then the seeded order.
+    cover: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for a, b in order:
+        if a not in seen or b not in seen:
+            cover.append((a, b))
+            seen.update((a, b))
+    order = cover + [pq for pq in order if pq not in cover]
+    n_pairs = min(len(order) * len(pair_shares), max(math.ceil(K / 2), round(0.3 * rest)), rest)
+    for k in range(n_pairs):
+        a, b = order[k % len(order)]
+        share = float(pair_shares[(k + k // len(order)) % len(pair_shares)])
+        name = f"pair-{sources[a]}-{sources[b]}-{round(100 * share):02d}"
+        out.append(("pair", name, _round_mixture({sources[a]: share, sources[b]: 1.0 - share})))
+    n_dir = rest - n_pairs
+    for k in range(n_dir):
+        center_name, center = (
+            ("natural", natural) if k % 2 == 0 else ("uniform", np.full(K, 1.0 / K))
+        )
+        support = np.arange(K)
+        if (k // 2) % 2 == 1 and K >= 3:
+            size = int(rng.integers(2, K))
+            support = np.sort(rng.choice(K, size=size, replace=False))
+        alpha = center[support] / center[support].sum() * len(support)
+        p = rng.dirichlet(np.maximum(alpha, 1e-3))
+        p[p < MIN_SHARE] = 0.0
+        if p.sum() <= 0:
+            p[int(np.argmax(alpha))] = 1.0
+        mix = _round_mixture({sources[j]: float(v) for j, v in zip(support, p / p.sum()) if v > 0})
+        out.append((f"dirichlet-{center_name}", f"dir-{center_name[:3]}-{k:03d}", mix))
+    return out[:n]
+
+
+def _round_mixture(mix: Mapping[str, float], decimals: int = SHARE_DECIMALS) -> dict[str, float]:
+    """Round shares to ``decimals`` with the largest-remainder rule, so they still sum to 1."""
+    unit = 10**decimals
+    names = list(mix)
+    raw = np.array([mix[s] for s in names], dtype=float)
+    raw = raw / raw.sum() * unit
+    base = np.floor(raw).astype(int)
+    short = unit - int(base.sum())
+    for k in np.argsort(-(raw - base), kind="stable")[:short]:
+        base[k] += 1
+    return {s: int(v) / unit for s, v in zip(names, base) if v > 0}
+
+
+def _apply_caps(mix: dict[str, float], caps: Mapping[str, float]) -> dict[str, float] | None:
+    """Clip shares to ``caps`` and water-fill the excess onto the run's other sources.
+
+    ``None`` when the run's support cannot hold the budget (Σ caps over the support < 1).
+    """
+    names = list(mix)
+    cap = np.array([caps[s] for s in names])
+    if cap.sum() < 1.0 - 1e-12:
+        return None
+    p = np.array([mix[s] for s in names], dtype=float)
+    if (p <= cap + 1e-12).all():
+        return mix
+    fixed = np.zeros(len(p), dtype=bool)
+    for _ in range(len(p)):
+        over = (p > cap + 1e-12) & ~fixed
+        if not over.any():
+            break
+        excess = float((p[over] - cap[over]).sum())
+        p[over] = cap[over]
+        fixed |= over
+        free = ~fixed
+        weights = p[free] if p[free].sum() > 0 else np.ones(int(free.sum()))
+        p[free] += excess * weights / weights.sum()
+    # Rounding must not push a share back over its cap.
+    out = _round_mixture(dict(zip(names, p)))
+    for s in out:
+        if out[s] > caps[s] + 10**-SHARE_DECIMALS:
+            return None
+    return out
+
+
+# ---------------------------------------------------------------------- option parsing
+_TOKENS_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgb]?)\s*$", re.IGNORECASE)
+_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9}
+
+
+def parse_tokens(text: str) -> int:
+    """A token count such as ``250000``, ``2.5e5``, ``250k``, ``1.5M`` or ``2B`` as an int."""
+    m = _TOKENS_RE.match(str(text))
+    if not m:
+        raise ClimbError(
+            f"--tokens '{text}': not a token count; write e.g. 250000, 250k, 1.5M or 2e6"
+        )
+    value = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+    if value < 1 or not math.isfinite(value):
+        raise ClimbError(f"--tokens '{text}': must be ≥ 1")
+    return round(value)
+
+
+_MODEL_KEYS = {"d": "d_model", "l": "n_layers", "h": "n_heads", "c": "context"}
+
+
+def model_from_string(text: str | None, options: Sequence[str] = ()) -> ModelConfig:
+    """A :class:`ModelConfig` from a short name (``d128-l3``, ``d32-l1-h2-c64``) and ``key=value``s.
+
+    Letters: ``d`` = d_model, ``l`` = n_layers, ``h`` = n_heads, ``c`` = context. ``options`` are
+    further fields (``tokenizer=bpe``, ``mlp_ratio=4``), validated by the config.
+    """
+    values: dict[str, Any] = {}
+    if text:
+        for part in str(text).lower().split("-"):
+            m = re.fullmatch(r"([dlhc])(\d+)", part.strip())
+            if not m:
+                raise ClimbError(
+                    f"--model '{text}': cannot read '{part}'; write e.g. d128-l3 (d=width, l=layers, "
+                    "h=heads, c=context)"
+                )
+            values[_MODEL_KEYS[m.group(1)]] = int(m.group(2))
+    values.update(parse_options(options, "--model-opt"))
+    return _config(ModelConfig, values, "--model", "model")
+
+
+def parse_options(items: Sequence[str], option: str) -> dict[str, Any]:
+    """``key=value`` strings → dict; values parsed as YAML scalars/lists (``0.5``, ``[0.25,0.5]``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ClimbError(f"{option} '{item}': expected KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def train_from_options(options: Sequence[str]) -> TrainConfig:
+    """A :class:`TrainConfig` from ``key=value`` strings (``seed=1``, ``checkpoints=[0.5]``)."""
+    return _config(TrainConfig, parse_options(options, "--train-opt"), "--train-opt", "train")
+
+
+# ---------------------------------------------------------------------- helpers
+def _config(cls: Any, values: Any, origin: str, what: str) -> Any:
+    if isinstance(values, cls):
+        return values
+    if not isinstance(values, dict):
+        raise ClimbError(f"{origin}: '{what}' must be a mapping of {cls.__name__} fields")
+    try:
+        return cls(**values)
+    except ClimbError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ClimbError(f"{origin}: {what}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            loc = ".".join(str(x) for x in first.get("loc", ()))
+            return f"{loc}: {first.get('msg', '')}" if loc else str(first.get("msg", ""))
+        except Exception:
+            pass
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _planned_run(item: Any, k: int, sources: list[str], origin: str) -> PlannedRun:
+    if not isinstance(item, dict):
+        raise ClimbError(f"{origin}: run {k}: expected a mapping with id, mixture, tokens")
+    unknown = sorted(set(map(str, item)) - {"id", "kind", "tokens", "mixture"})
+    if unknown:
+        raise ClimbError(
+            f"{origin}: run {k}: unknown key '{unknown[0]}' (keys are id, kind, mixture, tokens)"
+        )
+    run_id = item.get("id")
+    if not isinstance(run_id, str | int) or not str(run_id).strip() or "@" in str(run_id):
+        raise ClimbError(f"{origin}: run {k}: 'id' must be a non-empty name without '@'")
+    run_id = str(run_id)
+    tokens = item.get("tokens")
+    try:
+        tok = parse_tokens(str(tokens)) if tokens is not None else None
+    except ClimbError:
+        tok = None
+    if tok is None:
+        raise ClimbError(
+            f"{origin}: run '{run_id}': 'tokens' is {tokens!r}; give a positive token count"
+        )
+    mix = item.get("mixture")
+    if not isinstance(mix, dict) or not mix:
+        raise ClimbError(f"{origin}: run '{run_id}': 'mixture' must map sources to shares")
+    clean: dict[str, float] = {}
+    for s, v in mix.items():
+        if str(s) not in sources:
+            raise ClimbError(
+                f"{origin}: run '{run_id}': source '{s}' is not in the plan's 'sources' ({', '.join(sources)})"
+            )
+        try:
+            share = float(v)
+        except (TypeError, ValueError):
+            share = math.nan
+        if not math.isfinite(share) or share < 0:
+            raise ClimbError(
+                f"{origin}: run '{run_id}': share of '{s}' is {v!r}; must be a number ≥ 0"
+            )
+        if share > 0:
+            clean[str(s)] = share
+    total = sum(clean.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ClimbError(f"{origin}: run '{run_id}': shares sum to {total:.6g}, not 1")
+    kind = str(item.get("kind", "custom"))
+    return PlannedRun(run_id=run_id, mixture=clean, tokens=tok, kind=kind)
+
+
+def _tokens_tag(tokens: int) -> str:
+    for div, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if tokens >= div and tokens % (div // 100) == 0:
+            return f"{tokens / div:g}{suffix}"
+    return str(tokens)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
