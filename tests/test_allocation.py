@@ -208,7 +208,7 @@ def test_worst_objective_matches_an_epigraph_program() -> None:
         for i in range(6)
     ]
     cp.Problem(cp.Minimize(t), cons).solve(solver=cp.CLARABEL)
-    assert res.objective == pytest.approx(float(t.value), rel=1e-6)
+    assert res.objective == pytest.approx(float(np.asarray(t.value, dtype=float)), rel=1e-6)
     excess = (res.predicted_loss - E) / c
     assert excess.max() == pytest.approx(res.objective, rel=1e-12)
     assert res.proportions[2] <= 0.1 + 1e-12

@@ -31,7 +31,7 @@ def problems(draw: st.DrawFn) -> AllocationProblem:
     law = random_climb_json(K, seed, transfer=(neg, pos), n_donors=donors)
     rng = np.random.default_rng(seed)
     tokens = float(10 ** draw(st.floats(8.5, 11.5)))
-    bounds = {}
+    bounds: dict[str, tuple[float | None, float | None]] = {}
     for s in law["sources"]:
         u = rng.uniform()
         if u < 0.2:

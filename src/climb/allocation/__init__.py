@@ -6,8 +6,10 @@
 
 The two-step solver (equalize marginal benefits, then maximize the magnitude) solves interior
 problems in closed form; bounds and caps go through an active-set Newton method; a cvxpy conic
-program is the fallback and the reference. Baselines (uniform, natural, temperature, UniMax,
-isolated-law and MSL optima) are evaluated under the same law and constraints.
+program is the fallback and the reference. Laws with transfer saturation (``η < 1``) are solved
+by the same active-set Newton method on the nonlinear KKT system (:mod:`.saturating`).
+Baselines (uniform, natural, temperature, UniMax, isolated-law and MSL optima) are evaluated
+under the same law and constraints.
 """
 
 from __future__ import annotations

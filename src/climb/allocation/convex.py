@@ -17,41 +17,57 @@ caps), solved by HiGHS; bisection on ``t`` gives the optimum.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.optimize import linprog
 
 from climb.allocation.problem import AllocationProblem, project_to_constraints
 from climb.allocation.two_step import SolverOutput
 from climb.errors import ClimbError
-from climb.laws.climb import R_FLOOR
+from climb.laws.climb import R_FLOOR, TRANSFER_EPS
+
+SATURATING_CLARABEL = {"max_step_fraction": 0.9}
+"""Clarabel stalls ("insufficient progress") on the many power cones of a saturating law at
+K ≥ 64 with its default step fraction 0.99; a shorter step converges."""
 
 
 def solve_convex(problem: AllocationProblem, *, tol: float = 1e-10) -> SolverOutput:
-    """Solve the ``sum`` objective with cvxpy (power cones, ``approx=False``, Clarabel)."""
+    """Solve the ``sum`` objective with cvxpy (power cones, ``approx=False``, Clarabel).
+
+    A saturating law (``η < 1``) needs ``problem.convex`` (non-negative transfer into saturating
+    targets): ``r`` is then a DCP-concave expression (:func:`cvxpy_ratio`); path ``convex-eta``.
+    """
     import cvxpy as cp
 
+    path = "convex" if problem.linear else "convex-eta"
+    if not problem.convex:
+        raise ClimbError(
+            "the convex path needs non-negative transfer into targets with eta < 1 "
+            "(this law may be non-convex); use --method auto"
+        )
     act = problem.active
     W = problem.W[act]
     c = problem.coef[act]
     beta = problem.beta[act]
     # scale so that the objective is O(1) at the uniform mix (conditioning of the conic solver)
-    r_uniform = np.maximum(W @ np.full(problem.n_sources, 1.0 / problem.n_sources), 1e-3)
+    r_uniform = np.maximum(
+        problem.effective_ratio(np.full(problem.n_sources, 1.0 / problem.n_sources))[act], 1e-3
+    )
     scale = float(c @ r_uniform ** (-beta))
     scale = scale if np.isfinite(scale) and scale > 0 else 1.0
     p = cp.Variable(problem.n_sources)
-    r = W @ p
+    r = W @ p if problem.linear else cvxpy_ratio(problem, p, act)
     terms = [(c[i] / scale) * cp.power(r[i], -float(beta[i]), approx=False) for i in range(len(c))]
     constraints = [cp.sum(p) == 1, p >= problem.lo, p <= problem.hi, r >= R_FLOOR]
     prob = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms))), constraints)
     try:
         prob.solve(
             solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol, tol_ktratio=1e-8,
-            max_iter=500,
+            max_iter=500, **({} if problem.linear else SATURATING_CLARABEL),
         )  # fmt: skip
     except cp.error.SolverError as exc:
-        return SolverOutput(
-            np.full(problem.n_sources, np.nan), "convex", 0, 1, f"cvxpy failed: {exc}"
-        )
+        return SolverOutput(np.full(problem.n_sources, np.nan), path, 0, 1, f"cvxpy failed: {exc}")
     status = str(prob.status)
     if p.value is None or status in ("infeasible", "infeasible_inaccurate"):
         raise ClimbError(
@@ -61,7 +77,33 @@ def solve_convex(problem: AllocationProblem, *, tol: float = 1e-10) -> SolverOut
     pv = project_to_constraints(np.asarray(p.value, dtype=float), problem.lo, problem.hi)
     nit = int(prob.solver_stats.num_iters or 0) if prob.solver_stats is not None else 0
     ok = status == "optimal"
-    return SolverOutput(pv, "convex", nit, 0 if ok else 1, f"cvxpy/Clarabel: {status}")
+    return SolverOutput(pv, path, nit, 0 if ok else 1, f"cvxpy/Clarabel: {status}")
+
+
+def cvxpy_ratio(problem: AllocationProblem, p: Any, rows: np.ndarray) -> Any:
+    """``r_i = p_{own(i)} + Σ_{j≠own(i)} W_ij ((p_j + ε)^η_i − ε^η_i)`` of the selected targets as
+    a cvxpy expression: ``cp.power(p + ε, η)`` is concave for ``0 < η < 1``, so ``r_i`` is
+    DCP-concave when its transfer weights are ``≥ 0``. Targets sharing an ``η`` share one power
+    vector (over the columns they draw on)."""
+    import cvxpy as cp
+
+    rm = problem.ratio_map
+    idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+    Wt = rm.Wt[idx]
+    eta = rm.eta[idx, 0]
+    own = rm.own[idx]
+    parts: list[Any] = [None] * len(idx)
+    for e in np.unique(eta):
+        grp = np.flatnonzero(eta == e)
+        cols = np.flatnonzero((Wt[grp] != 0).any(axis=0))
+        if e == 1.0 or cols.size == 0:
+            expr = Wt[grp] @ p
+        else:
+            powers = cp.power(p[cols] + TRANSFER_EPS, float(e), approx=False)
+            expr = Wt[grp][:, cols] @ powers - TRANSFER_EPS ** float(e) * Wt[grp].sum(axis=1)
+        for n, i in enumerate(grp):
+            parts[i] = expr[n]
+    return cp.hstack([p[int(own[n])] + parts[n] for n in range(len(idx))])
 
 
 def _r_min(problem: AllocationProblem, t: float) -> tuple[np.ndarray, bool]:

@@ -4,33 +4,104 @@ For a Climb law at target budget ``D*`` and model size ``N*``::
 
     minimize   F(p) = Σ_i ω_i · L_i(p, D*, N*)
              = Σ_i ω_i (E_i + A_i N*^(-α_i)) + Σ_i c_i · r_i^(-β_i),   c_i = ω_i B_i D*^(-β_i)
-    subject to r = W(D*) p,  Σ_k p_k = 1,  lo_k ≤ p_k ≤ hi_k,  p_k D* ≤ e_max U_k (caps)
+    subject to Σ_k p_k = 1,  lo_k ≤ p_k ≤ hi_k,  p_k D* ≤ e_max U_k (caps)
+    with       r_i = p_i + Σ_{j≠i} W(D*)_ij φ_{η_i}(p_j),   φ_η(p) = (p + ε)^η − ε^η
+
+(``r = W(D*) p`` when every ``η_i = 1``, the linear law; see :class:`RatioMap`.)
 
 Caps are folded into the upper bounds (``hi_k ← min(hi_k, e_max U_k / D*)``). Only *active*
 targets (``ω_i > 0`` and ``B_i > 0``) enter the objective; every source without an active target
 (a pure donor, or a zero-weight target) still moves the others' effective ratios through ``W``.
 The objective is convex on ``{r_i > 0 for active i}``; the allocators keep ``r_i ≥ R_FLOOR`` there
 (the Climb law floors ``r`` at ``R_FLOOR``, below which it is no longer convex).
+
+With transfer saturation (``η_i < 1``) and ``W_ij ≥ 0`` off the own column, ``r`` is concave in
+``p`` and ``F`` stays convex (a convex decreasing function of a concave map); a negative transfer
+weight into a target with ``η_i < 1`` makes ``r_i`` non-concave, and the problem may be
+non-convex (:attr:`AllocationProblem.convex`).
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from climb.errors import ClimbError
-from climb.laws.climb import R_FLOOR, ClimbParams
+from climb.laws.climb import R_FLOOR, TRANSFER_EPS, ClimbParams
 
 BOUND_TOL = 1e-12
 """Proportions within this of a bound count as at the bound."""
 
 DEFAULT_MAX_EPOCHS = 4.0
 """Epoch cap used when unique tokens are given without ``max_epochs`` (Muennighoff et al. 2023)."""
+
+
+class RatioMap:
+    """The effective ratio of a set of target rows as a function of ``p`` (one budget ``D*``)::
+
+        r_i(p) = p_{own(i)} + Σ_{j≠own(i)} W_ij φ_{η_i}(p_j),   φ_η(p) = (p + ε)^η − ε^η
+
+    with its Jacobian ``J_ik = ∂r_i/∂p_k`` (``W_ik φ'_{η_i}(p_k)``, 1 at the own column) and its
+    curvature ``C_ik = ∂²r_i/∂p_k²`` (``W_ik φ''_{η_i}(p_k)``, ``φ'' = η(η−1)(p+ε)^(η−2)``):
+    ``r_i`` is separable in ``p``, so its Hessian is ``diag(C_i·)``. With ``η`` all 1 (``linear``)
+    it is ``r = W p``, ``J = W``, ``C = 0``. One ``exp`` of the ``(T, S)`` table
+    ``η_i log(p_k + ε)`` gives ``r``, ``J`` and ``C`` (the same values as
+    :func:`climb.laws.climb.transfer` / :func:`~climb.laws.climb.transfer_slope`).
+    """
+
+    def __init__(self, W: np.ndarray, own: np.ndarray, eta: np.ndarray | None) -> None:
+        self.W = np.asarray(W, dtype=float)
+        self.linear = eta is None or bool(np.all(np.asarray(eta) == 1.0))
+        if self.linear:
+            return
+        T = self.W.shape[0]
+        self.own = np.asarray(own, dtype=int)
+        self.rows = np.arange(T)
+        self.Wt = self.W.copy()
+        self.Wt[self.rows, self.own] = 0.0  # transfer weights (own column enters linearly)
+        self.eta = np.asarray(eta, dtype=float)[:, None]
+        self.offset = TRANSFER_EPS ** self.eta[:, 0] * self.Wt.sum(axis=1)  # Σ_j W_ij ε^η_i
+
+    def _powers(self, p: np.ndarray) -> np.ndarray:
+        """``(p_k + ε)^η_i`` as a ``(T, S)`` table."""
+        return np.exp(self.eta * np.log(np.maximum(p, 0.0) + TRANSFER_EPS)[None, :])
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        if self.linear:
+            return np.asarray(self.W @ p, dtype=float)
+        M = self._powers(p)
+        return np.asarray(p[self.own] + np.einsum("ts,ts->t", self.Wt, M) - self.offset)
+
+    def jacobian(self, p: np.ndarray) -> np.ndarray:
+        """``J = ∂r/∂p``, ``(T, S)``."""
+        if self.linear:
+            return self.W
+        J = self.Wt * self.eta * self._powers(p) / (np.maximum(p, 0.0) + TRANSFER_EPS)[None, :]
+        J[self.rows, self.own] = 1.0
+        return J
+
+    def second_order(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(r, J, C)`` with ``C_ik = ∂²r_i/∂p_k²`` (zero at the own column)."""
+        if self.linear:
+            return self(p), self.W, np.zeros_like(self.W)
+        q = np.maximum(p, 0.0) + TRANSFER_EPS
+        WM = self.Wt * self._powers(p)
+        r = p[self.own] + WM.sum(axis=1) - self.offset
+        J = self.eta * WM / q[None, :]
+        J[self.rows, self.own] = 1.0
+        C = (self.eta * (self.eta - 1.0)) * WM / (q * q)[None, :]
+        return np.asarray(r), J, C
+
+    def restrict(self, rows: np.ndarray) -> RatioMap:
+        """The map of the selected target rows (a boolean mask or indices)."""
+        if self.linear:
+            return RatioMap(self.W[rows], np.zeros(0, dtype=int), None)
+        return RatioMap(self.W[rows], self.own[rows], self.eta[rows, 0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +142,26 @@ class AllocationProblem:
         return self.params.beta
 
     @property
+    def linear(self) -> bool:
+        """``True`` for the linear law ``r = W(D*) p`` (no transfer saturation)."""
+        return self.params.linear
+
+    @property
+    def ratio_map(self) -> RatioMap:
+        """``r(p)`` of every target with its derivatives (:class:`RatioMap`)."""
+        return self._cache("ratio_map", lambda: RatioMap(self.W, self.params.own, self.params.eta))
+
+    @property
+    def convex(self) -> bool:
+        """Whether ``F`` is provably convex: every weighted target with ``η_i < 1`` has
+        ``W(D*)_ij ≥ 0`` off its own column (then ``r_i`` is concave). Linear laws always are."""
+        if self.linear:
+            return True
+        rm = self.ratio_map
+        sat = self.active & (rm.eta[:, 0] < 1.0)
+        return not bool((rm.Wt[sat] < 0).any())
+
+    @property
     def coef(self) -> np.ndarray:
         return self._cache(
             "coef", lambda: self.weights * self.params.B * self.tokens ** (-self.beta)
@@ -100,8 +191,17 @@ class AllocationProblem:
 
     # ------------------------------------------------------------------ evaluation
     def effective_ratio(self, p: np.ndarray) -> np.ndarray:
-        """``r = W(D*) p`` (unfloored)."""
-        return np.asarray(self.W @ p, dtype=float)
+        """``r_i = p_i + Σ_{j≠i} W(D*)_ij φ_{η_i}(p_j)`` (``= W(D*) p`` for the linear law),
+        unfloored."""
+        if self.linear:
+            return np.asarray(self.W @ p, dtype=float)
+        return self.ratio_map(np.asarray(p, dtype=float))
+
+    def ratio_jacobian(self, p: np.ndarray) -> np.ndarray:
+        """``J = ∂r/∂p`` at ``p``: ``(T, S)``, ``W(D*)`` for the linear law."""
+        if self.linear:
+            return self.W
+        return self.ratio_map.jacobian(np.asarray(p, dtype=float))
 
     def predicted_loss(self, p: np.ndarray) -> np.ndarray:
         """``L_i(p, D*, N*)`` for every target (the law's own floor at ``R_FLOOR``)."""
@@ -131,11 +231,11 @@ class AllocationProblem:
         return self.objective_worst(p) if kind == "worst" else self.objective_sum(p)
 
     def marginal_benefit(self, p: np.ndarray) -> np.ndarray:
-        """Per source ``G_k = Σ_i W_ik g_i(r_i) = −∂F/∂p_k``, with
-        ``g_i(r) = −ω_i ∂L_i/∂r_i = ω_i β_i B_i D*^(-β_i) r_i^(-β_i-1)`` (CLIMB.md §4)."""
+        """Per source ``G_k = Σ_i J_ik g_i(r_i) = −∂F/∂p_k`` (``J = ∂r/∂p``, ``= W`` for the linear
+        law), with ``g_i(r) = −ω_i ∂L_i/∂r_i = ω_i β_i B_i D*^(-β_i) r_i^(-β_i-1)`` (CLIMB.md §4)."""
         r = np.maximum(self.effective_ratio(p), R_FLOOR)
         g = np.where(self.active, self.beta * self.coef * r ** (-self.beta - 1.0), 0.0)
-        return np.asarray(self.W.T @ g, dtype=float)
+        return np.asarray(self.ratio_jacobian(p).T @ g, dtype=float)
 
     def kkt_residual(self, p: np.ndarray) -> tuple[float, float]:
         """Relative KKT residual of the ``sum`` objective and the marginal-benefit level ``λ``.
@@ -282,11 +382,21 @@ def with_identity_transfer(problem: AllocationProblem) -> AllocationProblem:
     W[np.arange(p.n_targets), p.own] = 1.0
     iso = ClimbParams(E=p.E, A=p.A, alpha=p.alpha, B=p.B, beta=p.beta, W=W, kappa=np.zeros_like(p.kappa),
                       tokens_ref=p.tokens_ref, own=p.own)  # fmt: skip
+    return with_params(problem, iso)
+
+
+def with_params(problem: AllocationProblem, params: ClimbParams) -> AllocationProblem:
+    """The same constraints and weights under other law parameters (same sources and targets)."""
     return AllocationProblem(
-        sources=problem.sources, targets=problem.targets, params=iso, tokens=problem.tokens,
+        sources=problem.sources, targets=problem.targets, params=params, tokens=problem.tokens,
         model_params=problem.model_params, weights=problem.weights, lo=problem.lo, hi=problem.hi,
         caps=problem.caps, unique_tokens=problem.unique_tokens, max_epochs=problem.max_epochs,
     )  # fmt: skip
+
+
+def linearized(problem: AllocationProblem) -> AllocationProblem:
+    """The same problem under the linear law ``r = W(D*) p`` (every ``η_i = 1``)."""
+    return with_params(problem, replace(problem.params, eta=None))
 
 
 def project_to_constraints(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

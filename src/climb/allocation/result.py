@@ -17,15 +17,19 @@ class AllocationResult:
         proportions: ``(S,)`` ``p``; sums to 1 and meets every bound and cap.
         targets: the sources with a loss.
         predicted_loss: ``(T,)`` ``L_i(p, D*, N*)`` under the Climb law.
-        effective_ratio: ``(T,)`` ``r = W(D*) p``.
+        effective_ratio: ``(T,)`` ``r = W(D*) p`` (with transfer saturation
+            ``r_i = p_i + Σ_{j≠i} W(D*)_ij φ_{η_i}(p_j)``).
         objective: the value of the objective named by ``objective_name`` (``sum``: ``Σ ω_i L_i``;
             ``worst``: ``max_i ω_i (L_i − E_i) / c_i``).
         kkt_residual: relative KKT residual (``sum``; for a baseline it shows how far from
-            optimal it is) or relative bisection gap (``worst``).
+            optimal it is) or relative bisection / epigraph gap (``worst``).
         marginal_level: ``λ``, the common marginal benefit of the free sources.
         path: what solved it: ``two-step`` (closed form, CLIMB.md §4), ``active-set`` (Newton on
             the free sources' KKT system), ``convex`` (cvxpy, power cones), ``bisection-lp``
-            (``worst``), or ``baseline:<name>``.
+            (``worst``); for a saturating law (``η < 1``) ``active-set-eta``, ``convex-eta``,
+            ``epigraph-eta`` (``worst``), or ``multistart-eta`` / ``multistart-slsqp`` when the
+            problem may be non-convex (negative transfer; a local optimum, said in ``message``);
+            or ``baseline:<name>``.
         nit: iterations of that path; ``status``: 0 = optimal, 1 = not optimal (see ``message``).
         at_lower / at_upper: sources held at a lower / upper bound (caps included).
         intervals: bootstrap confidence intervals per source (``{src: (lo, hi)}``), if computed.

@@ -12,6 +12,7 @@ import numpy as np
 from climb.allocation.convex import solve_convex, solve_worst
 from climb.allocation.problem import AllocationProblem, build_problem
 from climb.allocation.result import AllocationResult
+from climb.allocation.saturating import solve_saturating, solve_worst_eta
 from climb.allocation.two_step import SolverOutput, active_set, solve_two_step
 from climb.errors import ClimbError
 from climb.laws.climb import ClimbParams
@@ -106,6 +107,9 @@ def allocate(
     ``objective="sum"`` minimizes ``Σ_i ω_i L_i`` by the two-step method (closed form when the
     optimum is interior, active-set Newton when bounds or caps bind, cvxpy when neither settles);
     ``objective="worst"`` minimizes ``max_i ω_i (L_i − E_i)/c_i`` by bisection with LPs.
+    A law with transfer saturation (``η < 1``) goes through :mod:`climb.allocation.saturating`
+    (paths ``active-set-eta``, ``convex-eta``, ``epigraph-eta``; ``multistart-*`` when a negative
+    transfer weight makes the problem possibly non-convex, reported in the message).
     ``method`` forces a path (``two-step`` fails if the closed form does not apply).
     Bounds are ``{source: (lo, hi)}``; caps ``p_k D* ≤ max_epochs · U_k`` come from
     ``unique_tokens``; ``weights`` are ``ω`` per target (default 1; donors have none).
@@ -129,7 +133,11 @@ def solve_problem(
     if method not in METHODS:
         raise ClimbError(f"--method: unknown method '{method}'; choose from {', '.join(METHODS)}")
     if objective == "worst":
+        if not problem.linear:
+            return make_result(problem, solve_worst_eta(problem), objective)
         return make_result(problem, solve_worst(problem), objective)
+    if not problem.linear:
+        return make_result(problem, solve_saturating(problem, method), objective)
     out: SolverOutput | None = None
     notes = ""
     if method in ("auto", "two-step", "active-set"):
@@ -163,7 +171,7 @@ def make_result(
     res_kkt, lam = (
         problem.kkt_residual(p) if kkt and objective == "sum" else (float("nan"), float("nan"))
     )
-    if objective == "worst" and out.path == "bisection-lp":
+    if objective == "worst" and out.path in ("bisection-lp", "epigraph-eta"):
         try:
             res_kkt = float(out.message.rsplit("gap ", 1)[1])
         except (IndexError, ValueError):

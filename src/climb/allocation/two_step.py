@@ -22,6 +22,10 @@ a bound joins ``B``; at a Newton-converged point the source in ``B`` whose margi
 violates its sign condition (``G_k > λ`` at a lower, ``G_k < λ`` at an upper bound) leaves ``B``.
 This is the primal active-set method of convex programming: each change lowers ``F``, so it
 terminates; ``max_iter`` guards against stalls, after which the caller falls back to the convex path.
+
+With transfer saturation (``η < 1``, :mod:`climb.allocation.saturating`) the same method runs on
+the nonlinear ``r(p)``: ``W`` becomes the Jacobian ``J(p)``, the Newton matrix gains the diagonal
+curvature term ``−diag(Cᵀ g)`` (``C_ik = ∂²r_i/∂p_k²``), and the line search checks ``r > 0``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ def two_step_closed_form(problem: AllocationProblem) -> tuple[np.ndarray | None,
 
     ``p`` may violate the bounds (the caller checks); it meets ``Σ p = 1`` and ``r > 0``.
     """
+    if not problem.linear:
+        return None, "the closed form needs the linear law (eta = 1)"
     act = problem.active
     if act.sum() != problem.n_sources:
         return None, "the weighted targets do not cover every source (donors or zero weights)"
@@ -92,16 +98,30 @@ def two_step_closed_form(problem: AllocationProblem) -> tuple[np.ndarray | None,
 
 
 class _Objective:
-    """``F(p) − const = Σ_i c_i r_i^(-β_i)`` over active targets, with gradient and Hessian."""
+    """``F(p) − const = Σ_i c_i r_i^(-β_i)`` over active targets, with gradient and Hessian.
+
+    ``ratio`` is ``r(p)`` of the active targets (:class:`RatioMap`: ``W p`` for the linear law,
+    the saturating transfer otherwise)."""
 
     def __init__(self, problem: AllocationProblem) -> None:
         act = problem.active
         self.W = problem.W[act]
         self.c = problem.coef[act]
         self.beta = problem.beta[act]
+        self.ratio = problem.ratio_map.restrict(act)
+        self.linear = self.ratio.linear
 
     def value(self, r: np.ndarray) -> float:
+        if not self.linear and (r <= R_FLOOR).any():
+            return float("inf")  # outside the domain (a saturating r is not affine: check it)
         return float(self.c @ r ** (-self.beta))
+
+    def derivatives(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(r, J, C)``: ratios, their Jacobian ``∂r/∂p`` and curvature ``∂²r_i/∂p_k²``
+        (``None`` for the linear law)."""
+        if self.linear:
+            return self.W @ p, self.W, None
+        return self.ratio.second_order(p)
 
     def g(self, r: np.ndarray) -> np.ndarray:
         """Marginal benefit ``g_i = β_i c_i r_i^(-β_i-1)``."""
@@ -120,6 +140,7 @@ def active_set(
     *,
     max_iter: int | None = None,
     tol: float = 1e-20,
+    path: str = "active-set",
 ) -> SolverOutput:
     """Primal active-set method with Newton steps on the free sources, from a feasible ``p0``.
 
@@ -136,23 +157,24 @@ def active_set(
     if max_iter is None:
         max_iter = 50 + 4 * S
     p = np.clip(np.asarray(p0, dtype=float), lo, hi)
-    if (obj.W @ p <= R_FLOOR).any():
-        return SolverOutput(p, "active-set", 0, 1, "the start has a non-positive effective ratio")
+    if (obj.ratio(p) <= R_FLOOR).any():
+        return SolverOutput(p, path, 0, 1, "the start has a non-positive effective ratio")
     fixed = hi - lo <= BOUND_TOL
     at_lo = (p <= lo + BOUND_TOL) | fixed
     at_hi = (p >= hi - BOUND_TOL) & ~at_lo
     p = np.where(at_lo, lo, np.where(at_hi, hi, p))
     released = np.zeros(S, dtype=bool)
     for it in range(1, max_iter + 1):
-        r = obj.W @ p
-        G = obj.W.T @ obj.g(r)  # marginal benefit per source, = −∇F
+        r, J, C = obj.derivatives(p)
+        g = obj.g(r)
+        G = J.T @ g  # marginal benefit per source, = −∇F
         free = ~(at_lo | at_hi)
         F = np.flatnonzero(free)
         f0 = obj.value(r)
         moved = False
         if F.size >= 2:
             for kind in ("newton", "gradient"):
-                d = _direction(obj, r, G, F, kind, S)
+                d = _direction(obj, r, J, C, g, G, F, kind, S)
                 if d is None:
                     continue
                 slope = float(G @ d)  # = −∇F·d, > 0 for a descent direction
@@ -171,7 +193,7 @@ def active_set(
                 )
                 if kind == "newton" and wrong.any():
                     continue
-                step = _step(obj, p, d, free, lo, hi, f0, slope)
+                step = _step(obj, p, r, J @ d, d, free, lo, hi, f0, slope)
                 if step is None:
                     continue
                 p, hit_lo, hit_hi = step
@@ -188,21 +210,31 @@ def active_set(
         viol = np.where(at_lo & ~fixed, G - lam, 0.0) + np.where(at_hi & ~fixed, lam - G, 0.0)
         out = viol > 1e-9 * scale
         if not out.any():
-            return SolverOutput(p, "active-set", it, 0, "KKT conditions hold")
+            return SolverOutput(p, path, it, 0, "KKT conditions hold")
         if F.size == 0:
             out = ~fixed  # a lone free source cannot move (Σ p = 1): free every source not pinned
         at_lo &= ~out
         at_hi &= ~out
         released = out
-    return SolverOutput(
-        p, "active-set", max_iter, 1, f"active set did not settle in {max_iter} iterations"
-    )
+    return SolverOutput(p, path, max_iter, 1, f"active set did not settle in {max_iter} iterations")
 
 
 def _direction(
-    obj: _Objective, r: np.ndarray, G: np.ndarray, F: np.ndarray, kind: str, S: int
+    obj: _Objective,
+    r: np.ndarray,
+    J: np.ndarray,
+    C: np.ndarray | None,
+    g: np.ndarray,
+    G: np.ndarray,
+    F: np.ndarray,
+    kind: str,
+    S: int,
 ) -> np.ndarray | None:
-    """Newton (KKT of the free sources) or projected steepest-descent direction, zero off ``F``."""
+    """Newton (KKT of the free sources) or projected steepest-descent direction, zero off ``F``.
+
+    The Newton matrix is ``∇²F = Jᵀ diag(−g') J − Σ_i g_i ∇²r_i``; ``∇²r_i`` is diagonal
+    (``r_i`` is separable in ``p``), so the curvature term is ``diag(−Cᵀ g)``, ``≥ 0`` when the
+    transfer weights are (concave ``r``)."""
     d = np.zeros(S)
     GF = G[F]
     if kind == "gradient":
@@ -212,8 +244,10 @@ def _direction(
             return None
         d[F] = dF / m
         return d
-    WF = obj.W[:, F]
+    WF = J[:, F]
     H = WF.T @ (obj.h(r)[:, None] * WF)
+    if C is not None:
+        H[np.diag_indices_from(H)] -= C[:, F].T @ g
     n = F.size
     ridge = 1e-12 * max(float(np.trace(H)) / n, 1e-300)
     K = np.zeros((n + 1, n + 1))
@@ -234,6 +268,8 @@ def _direction(
 def _step(
     obj: _Objective,
     p: np.ndarray,
+    r: np.ndarray,
+    dr: np.ndarray,
     d: np.ndarray,
     free: np.ndarray,
     lo: np.ndarray,
@@ -241,7 +277,10 @@ def _step(
     f0: float,
     slope: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """A feasible step along ``d`` that lowers ``F``: ``(p, newly at lower, newly at upper)``."""
+    """A feasible step along ``d`` that lowers ``F``: ``(p, newly at lower, newly at upper)``.
+
+    ``dr = J d`` is the first-order change of ``r`` (exact for the linear law); for a saturating
+    ``r`` the objective is ``inf`` off the domain, so the line search also keeps ``r > 0``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.minimum(
             np.where(d < 0, (lo - p) / d, np.inf), np.where(d > 0, (hi - p) / d, np.inf)
@@ -249,8 +288,6 @@ def _step(
     kb = int(np.argmin(ratios))
     alpha_max = min(1.0, float(max(ratios[kb], 0.0)))
     block = kb if ratios[kb] <= 1.0 else -1
-    r = obj.W @ p
-    dr = obj.W @ d
     neg = dr < 0
     if neg.any():
         alpha_dom = 0.99 * float(np.min((r[neg] - R_FLOOR) / -dr[neg]))
@@ -265,7 +302,7 @@ def _step(
             p_try[free] = mass * project_to_constraints(
                 (p[free] + d[free]) / mass, lo[free] / mass, hi[free] / mass
             )
-            r_try = obj.W @ p_try
+            r_try = obj.ratio(p_try)
             if (r_try > R_FLOOR).all() and obj.value(r_try) < f0:
                 hit_lo = free & (p_try <= lo + BOUND_TOL)
                 hit_hi = free & (p_try >= hi - BOUND_TOL) & ~hit_lo
@@ -279,10 +316,17 @@ def _step(
             return p, hit & (d < 0), hit & (d > 0)
         return None
     alpha = alpha_max
+    # Near the optimum of a saturating law the decrease of F falls below its rounding error
+    # (``slope`` ≈ 2 (F − F*)): take the full Newton step when F does not rise beyond rounding, so
+    # that the marginal benefits converge (quadratically) rather than stall at ~sqrt(eps).
+    polish = not obj.linear and alpha == 1.0 and slope <= 1e-12 * max(abs(f0), 1e-300)
     while alpha > 1e-14:
         p_new = p + alpha * d
-        if obj.value(obj.W @ p_new) <= f0 - 1e-4 * alpha * slope:
+        f_new = obj.value(obj.ratio(p_new))
+        if polish and f_new <= f0 + 1e-14 * abs(f0):
             break
+        if f_new <= f0 - 1e-4 * alpha * slope and (obj.linear or f_new < f0):
+            break  # (a saturating F must strictly drop: a decrease below rounding is no step)
         alpha *= 0.5
     else:
         return None
@@ -316,8 +360,7 @@ def _best_level(G: np.ndarray, at_lo: np.ndarray, at_hi: np.ndarray) -> float:
 def feasible_start(problem: AllocationProblem, guess: np.ndarray | None) -> np.ndarray | None:
     """A start inside the bounds with every weighted ``r_i > 0``: the projection of ``guess``,
     else of the uniform mix, else of the mix that gives each source its own share."""
-    act = problem.active
-    W = problem.W[act]
+    ratio = problem.ratio_map.restrict(problem.active)
     candidates = []
     if guess is not None and np.isfinite(guess).all():
         candidates.append(guess)
@@ -327,7 +370,7 @@ def feasible_start(problem: AllocationProblem, guess: np.ndarray | None) -> np.n
     candidates.append(mid)
     for c in candidates:
         p = project_to_constraints(c, problem.lo, problem.hi)
-        if (W @ p > R_FLOOR).all():
+        if (ratio(p) > R_FLOOR).all():
             return p
     return None
 

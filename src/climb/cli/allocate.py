@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="optimal language proportions under a fitted climb law, with baselines and exports",
         description="Find the proportions that minimize the weighted predicted loss of a climb "
         "law at a token budget (two-step: equalize marginal benefits, then maximize the "
-        "magnitude; active-set / convex paths when bounds or caps bind), compare them with the "
+        "magnitude; active-set / convex paths when bounds or caps bind; Newton on the nonlinear "
+        "KKT system for saturating transfer, eta < 1), compare them with the "
         "baselines under the same law and constraints, and export them for a trainer.",
     )
     p.add_argument("law", help="law JSON written by `climb fit` (law 'climb')")
