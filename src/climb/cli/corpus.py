@@ -1,0 +1,112 @@
+"""Verbs for text corpora: ``climb corpus stats`` and ``climb corpus build-debian``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+
+from climb.data.corpus import Corpus, write_unique_tokens
+from climb.errors import ClimbError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "corpus",
+        help="inspect or build text corpora (the embedded default corpus: no DIR)",
+        description="Text corpora: one entry per source (language) with a train and a "
+        "validation split. See docs/corpus.md for the format.",
+    )
+    verbs = p.add_subparsers(dest="corpus_verb", metavar="VERB")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    s = verbs.add_parser(
+        "stats",
+        help="bytes, documents and unique tokens per source",
+        description="Print bytes, documents and unique tokens (= bytes of the training split: "
+        "the default tokenizer is byte-level) per source, and optionally write the "
+        "source,tokens CSV the allocator uses as data caps.",
+    )
+    s.add_argument("dir", nargs="?", help="corpus directory (default: the embedded corpus)")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument(
+        "--unique-tokens-out", metavar="FILE", help="write the source,tokens CSV (data caps) here"
+    )
+    s.set_defaults(func=run_stats)
+
+    b = verbs.add_parser(
+        "build-debian",
+        help="build a corpus from Debian documentation packages (uses apt-get)",
+        description="Download Debian documentation packages (apt-get download), render and "
+        "clean their text, language-identify each paragraph, dedupe and split. Downloads and "
+        "rendered text are cached (default OUT/.cache): an interrupted build resumes.",
+    )
+    b.add_argument("out", help="output corpus directory")
+    b.add_argument(
+        "--languages", required=True, help="comma-separated language codes, e.g. de,fr,ja"
+    )
+    b.add_argument(
+        "--max-mb-per-language", type=float, default=None, metavar="MB",
+        help="cap each language at this many MB (10^6 bytes, train + valid); default: no cap",
+    )  # fmt: skip
+    b.add_argument(
+        "--cache-dir", help="where downloads and rendered text are kept (default OUT/.cache)"
+    )
+    b.add_argument("--jobs", type=int, default=1, help="parallel groff processes (default 1)")
+    b.add_argument("--quiet", action="store_true", help="no progress display")
+    b.set_defaults(func=run_build_debian)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    corpus = Corpus.open(args.dir)
+    stats = corpus.stats()
+    if args.unique_tokens_out:
+        write_unique_tokens(corpus, args.unique_tokens_out)
+    if args.json:
+        print(
+            json.dumps(
+                {"root": str(corpus.root), "sources": [s.to_dict() for s in stats]}, indent=1
+            )
+        )
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"corpus {corpus.root}", title_justify="left")
+    for col in ("source", "script", "documents", "train bytes", "unique tokens", "valid bytes"):
+        table.add_column(col, justify="left" if col in ("source", "script") else "right")
+    for st in stats:
+        table.add_row(st.source, st.script, f"{st.documents:,}", f"{st.bytes:,}", f"{st.unique_tokens:,}", f"{st.valid_bytes:,}")  # fmt: skip
+    table.add_row("total", f"{len({st.script for st in stats})} scripts", f"{sum(st.documents for st in stats):,}",
+                  f"{sum(st.bytes for st in stats):,}", f"{sum(st.unique_tokens for st in stats):,}",
+                  f"{sum(st.valid_bytes for st in stats):,}", style="bold")  # fmt: skip
+    Console(width=max(100, 0)).print(table)
+    print("unique tokens = bytes of the training split (byte-level tokenizer)")
+    if args.unique_tokens_out:
+        print(f"wrote {args.unique_tokens_out}")
+    return 0
+
+
+def run_build_debian(args: argparse.Namespace) -> int:
+    from climb.data.debian import build_debian_corpus
+
+    if args.jobs < 1:
+        raise ClimbError("--jobs must be ≥ 1")
+    command = "climb corpus build-debian OUT --languages " + args.languages
+    if args.max_mb_per_language is not None:
+        command += f" --max-mb-per-language {args.max_mb_per_language:g}"
+    manifest = build_debian_corpus(
+        args.out,
+        args.languages.split(","),
+        max_mb_per_language=args.max_mb_per_language,
+        cache_dir=args.cache_dir,
+        jobs=args.jobs,
+        command=command,
+        progress=not args.quiet,
+    )
+    langs = manifest["languages"]
+    total = sum(v["bytes"]["train"] + v["bytes"]["valid"] for v in langs.values())
+    print(
+        f"wrote {shlex.quote(str(args.out))}: {len(langs)} languages, {total / 1e6:.1f} MB of text"
+    )
+    return 0
