@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _format_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+def _format_warning(
+    message: Warning | str, category: type[Warning], *_: object, **__: object
+) -> str:
     return f"climb: warning: {message}\n"
 
 
@@ -61,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"climb: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("climb: interrupted; finished work is saved, rerun the same command to resume", file=sys.stderr)
+        print(
+            "climb: interrupted; finished work is saved, rerun the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:
         return 0

@@ -28,14 +28,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--map", action="append", default=[], metavar="COLUMN=SOURCE",
         help="explicit column→source mapping (repeatable); overrides prefix/suffix stripping",
     )  # fmt: skip
-    p.add_argument("--tokens", type=float, help="token budget D when the tables have no tokens column")
-    p.add_argument("--params", type=float, help="model size N when the tables have no params column")
+    p.add_argument(
+        "--tokens", type=float, help="token budget D when the tables have no tokens column"
+    )
+    p.add_argument(
+        "--params", type=float, help="model size N when the tables have no params column"
+    )
     p.add_argument(
         "--sum-tolerance", type=float, default=1e-3,
         help="rows whose proportions sum to 1 within this are renormalized (default 1e-3)",
     )  # fmt: skip
     p.add_argument("--run-prefix", default="", help="prefix for run ids built from the key")
-    p.add_argument("--regmix", metavar="SPLIT/SIZE", help="a shipped RegMix file: train/1m, test/1m, test/60m, test/1b")
+    p.add_argument(
+        "--regmix",
+        metavar="SPLIT/SIZE",
+        help="a shipped RegMix file: train/1m, test/1m, test/60m, test/1b",
+    )
     p.add_argument("--out", required=True, help="output run table (.csv, .parquet or .jsonl)")
     p.set_defaults(func=run_ingest)
 
@@ -43,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_ingest(args: argparse.Namespace) -> int:
     modes = sum([bool(args.tables), bool(args.weights or args.losses), bool(args.regmix)])
     if modes != 1:
-        raise ClimbError("give either run tables, or --weights and --losses, or --regmix SPLIT/SIZE")
+        raise ClimbError(
+            "give either run tables, or --weights and --losses, or --regmix SPLIT/SIZE"
+        )
     if args.regmix:
         split, _, size = args.regmix.partition("/")
         table = read_regmix(split, size or "1m")
@@ -83,6 +93,8 @@ def _parse_map(items: list[str]) -> dict[str, str]:
     for item in items:
         col, sep, name = item.rpartition("=")
         if not sep or not col or not name:
-            raise ClimbError(f"--map '{item}': expected COLUMN=SOURCE (prefix loss: for loss columns)")
+            raise ClimbError(
+                f"--map '{item}': expected COLUMN=SOURCE (prefix loss: for loss columns)"
+            )
         out[col] = name
     return out

@@ -59,7 +59,11 @@ class Law(ABC):
             )
         n = p2.shape[0]
         d = np.broadcast_to(np.asarray(tokens, dtype=float), (n,)).astype(float)
-        nn = None if params is None else np.broadcast_to(np.asarray(params, dtype=float), (n,)).astype(float)
+        nn = (
+            None
+            if params is None
+            else np.broadcast_to(np.asarray(params, dtype=float), (n,)).astype(float)
+        )
         out = self._predict(p2, d, nn)
         return out[0] if single else out
 
@@ -116,12 +120,20 @@ class Law(ABC):
         if obj.get("law") != cls.name:
             raise ClimbError(f"law JSON: 'law' is {obj.get('law')!r}, expected '{cls.name}'")
         sources = obj.get("sources")
-        if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+        if (
+            not isinstance(sources, list)
+            or not sources
+            or not all(isinstance(s, str) for s in sources)
+        ):
             raise ClimbError("law JSON: 'sources' must be a non-empty list of names")
         if len(set(sources)) != len(sources):
             raise ClimbError("law JSON: 'sources' has duplicated names")
         targets = obj.get("targets", sources)
-        if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+        if (
+            not isinstance(targets, list)
+            or not targets
+            or not all(isinstance(t, str) for t in targets)
+        ):
             raise ClimbError("law JSON: 'targets' must be a non-empty list of names")
         unknown = [t for t in targets if t not in sources]
         if unknown:
@@ -138,7 +150,9 @@ class Law(ABC):
         raise NotImplementedError
 
     @classmethod
-    def _from_params_json(cls, sources: list[str], targets: list[str], params: dict[str, Any]) -> Self:
+    def _from_params_json(
+        cls, sources: list[str], targets: list[str], params: dict[str, Any]
+    ) -> Self:
         raise NotImplementedError
 
     def save(self, path: str | Path) -> Path:
