@@ -1,0 +1,130 @@
+"""``climb demo``: the whole pipeline on the embedded corpus (quick mode), and its pieces."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from climb.cli import main
+from climb.data.runs import RunTable
+from climb.demo import DemoSettings, choose_languages, grouped_cross_validate, run_groups
+from climb.report.html import fmt
+
+FIGURES = {"pred_vs_obs", "interaction", "effective_ratio", "allocation", "verification"}
+
+
+def _stored(db: Path) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return sorted(con.execute("SELECT run_id, spec_hash, finished_at FROM runs").fetchall())
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    # every stage's product is there
+    for name in (
+        "plan.yaml",
+        "runs.db",
+        "law.json",
+        "cv.json",
+        "allocation.json",
+        "verify.db",
+        "verification.json",
+        "report.html",
+    ):
+        assert (out / name).is_file(), name
+    assert {p.stem for p in out.glob("*.png")} == FIGURES
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == len(FIGURES)
+    for name in FIGURES:
+        assert f'id="fig-{name}"' in html
+    assert not re.search(r"https?://|<script|<link", html)
+    # the CV error of climb is printed and in the report, with the same number
+    mae = json.loads((out / "cv.json").read_text())["climb"]["overall"]["mae"]
+    assert re.search(rf"^\s+climb\s+MAE {mae:.4f}\s+Spearman", printed, re.M), printed
+    assert f"<td>{fmt(mae)}</td>" in html
+    # the verification compares climb with every baseline and says who won, with numbers
+    verdict = next(line for line in printed.splitlines() if line.startswith("climb mixture:"))
+    assert ("beats every baseline" in verdict) or ("does NOT beat every baseline" in verdict)
+    assert verdict in html.replace("&#x27;", "'")
+    for name in ("uniform", "natural", "temperature", "unimax", "isolated"):
+        assert re.search(rf"^\s+{name}\s+\d+\.\d+\s+\[\d+\.\d+\]", printed, re.M), name
+    # rerunning resumes: nothing is retrained, the stores are untouched
+    before = (_stored(out / "runs.db"), _stored(out / "verify.db"))
+    ver = json.loads((out / "verification.json").read_text())
+    assert len(ver["mixtures"]) == 6  # climb and five baselines, each with a realized loss
+    distinct = {m["run"] for m in ver["mixtures"]}  # identical mixtures share one run
+    assert len(before[0]) == DemoSettings.quick().proxy_runs and len(before[1]) == len(distinct)
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert (_stored(out / "runs.db"), _stored(out / "verify.db")) == before
+    assert capsys.readouterr().out.splitlines()[-2] == verdict
+
+
+def test_grouped_cv_keeps_checkpoints_with_their_run() -> None:
+    rng = np.random.default_rng(0)
+    ids = [f"r{i}" for i in range(8)]
+    run = [x for i in ids for x in (f"{i}@500", i)]
+    p = np.repeat(rng.dirichlet(np.full(3, 4.0), 8), 2, axis=0)
+    tokens = np.tile([500.0, 1000.0], 8)
+    loss = 1.0 + 5.0 * (p * tokens[:, None]) ** -0.3
+    runs = RunTable.from_arrays(
+        run=run, tokens=tokens, p=p, sources=["a", "b", "c"], loss=loss, targets=["a", "b", "c"]
+    )
+    assert run_groups(runs).tolist() == [i for i in ids for _ in range(2)]
+    res = grouped_cross_validate("isolated", runs, folds=4, seed=0)
+    fold = res.fold.reshape(8, 2)
+    assert (fold[:, 0] == fold[:, 1]).all()  # a run's checkpoint row is in its final row's fold
+    assert sorted(set(res.fold.tolist())) == [0, 1, 2, 3]
+    assert np.isfinite(res.predictions).all()
+    assert res.overall["mae"] < 0.05  # the isolated law is the true form here
+
+
+def test_choose_languages_prefers_scripts_and_sizes() -> None:
+    stats = [
+        SimpleNamespace(source=s, bytes=b, script=sc)
+        for s, b, sc in [
+            ("de", 9e6, "Latin"),
+            ("en", 8e6, "Latin"),
+            ("ru", 5e6, "Cyrillic"),
+            ("xx", 4e6, "Latin"),
+            ("ja", 3e6, "Han+Kana"),
+            ("ar", 0.5e6, "Arabic"),
+            ("yy", 2e6, "Thai"),
+        ]
+    ]
+    corpus = SimpleNamespace(stats=lambda: stats)
+    assert choose_languages(corpus, 6) == ["en", "ru", "ja", "ar", "de", "yy"]
+    assert choose_languages(corpus, 3) == ["en", "ru", "ja"]
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--languages", "en,zz-not-a-language"], "zz-not-a-language"),
+        (["--workers", "0"], "--workers 0"),
+    ],
+)
+def test_demo_bad_input_is_one_line(tmp_path: Path, capsys, argv, needle) -> None:
+    code = main(["demo", "--quick", "--out", str(tmp_path / "d"), "--no-progress", *argv])
+    assert code == 2
+    err = capsys.readouterr().err
+    line = [x for x in err.strip().splitlines() if x.startswith("climb: error:")]
+    assert len(line) == 1 and needle in line[0] and "Traceback" not in err
+
+
+def test_demo_out_must_be_a_directory(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["demo", "--quick", "--out", str(f), "--no-progress"]) == 2
+    assert "is not a directory" in capsys.readouterr().err
