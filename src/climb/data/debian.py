@@ -353,12 +353,27 @@ def _run(cmd: list[str], what: str, **kw: Any) -> subprocess.CompletedProcess[by
         raise ClimbError(f"{what} failed: {err[-1] if err else exc}") from None
 
 
+_APT_UPDATED = False
+
+
 def download(package: str, debs: Path) -> Path:
-    """``apt-get download`` a package into ``debs`` unless it is there; returns the ``.deb``."""
+    """``apt-get download`` a package into ``debs`` unless it is there; returns the ``.deb``.
+
+    On a fresh machine apt has no package lists yet: when apt cannot locate the package, climb
+    runs ``apt-get update`` once (this needs root) and tries again.
+    """
+    global _APT_UPDATED
     debs.mkdir(parents=True, exist_ok=True)
     found = sorted(debs.glob(f"{package}_*.deb"))
     if not found:
-        _run(["apt-get", "download", package], f"apt-get download {package}", cwd=debs)
+        try:
+            _run(["apt-get", "download", package], f"apt-get download {package}", cwd=debs)
+        except ClimbError:
+            if _APT_UPDATED:
+                raise
+            _APT_UPDATED = True
+            _run(["apt-get", "update", "-qq"], "apt-get update (package lists)")
+            _run(["apt-get", "download", package], f"apt-get download {package}", cwd=debs)
         found = sorted(debs.glob(f"{package}_*.deb"))
         if not found:
             raise ClimbError(f"apt-get download {package} gave no .deb in {debs}")
