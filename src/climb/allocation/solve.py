@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,11 @@ from climb.allocation.result import AllocationResult
 from climb.allocation.saturating import solve_saturating, solve_worst_eta
 from climb.allocation.two_step import SolverOutput, active_set, solve_two_step
 from climb.errors import ClimbError
+from climb.laws import law_from_json, read_law_json
 from climb.laws.climb import ClimbParams
+
+ALLOCATABLE = ("climb", "isolated")
+"""Laws the allocator optimizes (climb-msl keeps a ClimbParams too, but its loss has another form)."""
 
 METHODS = ("auto", "two-step", "active-set", "convex")
 OBJECTIVES = ("sum", "worst")
@@ -28,65 +31,32 @@ def climb_params_of(law: LawLike) -> tuple[ClimbParams, list[str], list[str]]:
     """``(ClimbParams, sources, targets)`` from anything that names a Climb law.
 
     Accepts a fitted climb ``Law`` (its ``params_`` attribute), a path to a law JSON file, the JSON
-    object itself, or a ``(ClimbParams, sources, targets)`` triple.
+    object itself, or a ``(ClimbParams, sources, targets)`` triple. Files and JSON objects are
+    read and validated by the law registry (:func:`climb.laws.load_law`, ``law_from_json``).
     """
     if isinstance(law, tuple) and len(law) == 3 and isinstance(law[0], ClimbParams):
         return law[0], list(law[1]), list(law[2])
+    where = ""
     if isinstance(law, str | Path):
-        path = Path(law)
-        if not path.is_file():
-            raise ClimbError(f"{path}: no such law file")
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ClimbError(f"{path}: not valid JSON ({exc})") from None
-        try:
-            return climb_params_of(obj)
-        except ClimbError as exc:
-            raise ClimbError(f"{path}: {exc}") from None
+        where, law = f"{law}: ", read_law_json(law)
     if isinstance(law, dict):
-        name = law.get("law")
-        if name not in ("climb", "isolated"):
+        if law.get("law") not in ALLOCATABLE:
             raise ClimbError(
-                f"law JSON: the allocator needs a 'climb' law, got {name!r}; fit one with "
-                "climb.laws.get_law('climb')"
+                f"{where}law JSON: the allocator needs a 'climb' law, got {law.get('law')!r}; "
+                "fit one with `climb fit RUNS --law climb`"
             )
-        sources, targets, params = (
-            law.get("sources"),
-            law.get("targets", law.get("sources")),
-            law.get("params"),
-        )
-        if (
-            not isinstance(sources, list)
-            or not sources
-            or not all(isinstance(s, str) for s in sources)
-        ):
-            raise ClimbError("law JSON: 'sources' must be a non-empty list of names")
-        if len(set(sources)) != len(sources):
-            raise ClimbError("law JSON: 'sources' has duplicated names")
-        if (
-            not isinstance(targets, list)
-            or not targets
-            or not all(isinstance(t, str) for t in targets)
-        ):
-            raise ClimbError("law JSON: 'targets' must be a non-empty list of names")
-        unknown = [t for t in targets if t not in sources]
-        if unknown:
-            raise ClimbError(f"law JSON: target '{unknown[0]}' is not among 'sources'")
-        if not isinstance(params, dict):
-            raise ClimbError("law JSON: 'params' must be an object")
-        return (
-            ClimbParams.from_json(sources, targets, params, law=str(name)),
-            list(sources),
-            list(targets),
-        )
+        try:
+            law = law_from_json(law)
+        except ClimbError as exc:
+            raise ClimbError(f"{where}{exc}") from None
     params = getattr(law, "params_", None)
-    if isinstance(params, ClimbParams):
+    name = getattr(law, "name", type(law).__name__)
+    # climb-msl also keeps a ClimbParams (for W), but its loss has another form
+    if isinstance(params, ClimbParams) and name in ALLOCATABLE:
         return params, list(law.sources_), list(law.targets_)
-    if hasattr(law, "to_json") and hasattr(law, "sources_"):
-        return climb_params_of(law.to_json())
     raise ClimbError(
-        f"cannot allocate with {type(law).__name__}: expected a fitted climb law or its JSON"
+        f"the allocator needs a fitted 'climb' law, got {name!r}; fit one with "
+        "`climb fit RUNS --law climb` or climb.laws.get_law('climb')"
     )
 
 

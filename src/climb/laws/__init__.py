@@ -42,8 +42,8 @@ def law_from_json(obj: Any) -> Law:
     return law_class(str(obj["law"])).from_json(obj)
 
 
-def load_law(path: str | Path) -> Law:
-    """Read a law JSON file written by ``Law.save`` (or by hand)."""
+def read_law_json(path: str | Path) -> dict[str, Any]:
+    """The JSON object of a law file (not yet validated as a law)."""
     path = Path(path)
     if not path.is_file():
         raise ClimbError(f"{path}: no such law file")
@@ -51,10 +51,18 @@ def load_law(path: str | Path) -> Law:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ClimbError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ClimbError(f"{path}: law JSON: expected an object with a 'law' key")
+    return obj
+
+
+def load_law(path: str | Path) -> Law:
+    """Read a law JSON file written by ``Law.save`` (or by hand)."""
+    obj = read_law_json(path)
     try:
         return law_from_json(obj)
     except ClimbError as exc:
         raise ClimbError(f"{path}: {exc}") from None
 
 
-__all__ = ["LAWS", "Law", "get_law", "law_class", "law_from_json", "load_law"]
+__all__ = ["LAWS", "Law", "get_law", "law_class", "law_from_json", "load_law", "read_law_json"]
