@@ -16,6 +16,7 @@ from climb.allocation.two_step import SolverOutput, active_set, solve_two_step
 from climb.errors import ClimbError
 from climb.laws import law_from_json, read_law_json
 from climb.laws.climb import ClimbParams
+from climb.laws.fitting import blas_threads
 
 ALLOCATABLE = ("climb", "isolated")
 """Laws the allocator optimizes (climb-msl keeps a ClimbParams too, but its loss has another form)."""
@@ -95,7 +96,16 @@ def allocate(
 def solve_problem(
     problem: AllocationProblem, *, objective: str = "sum", method: str = "auto"
 ) -> AllocationResult:
-    """Solve a compiled problem (see :func:`allocate`)."""
+    """Solve a compiled problem (see :func:`allocate`).
+
+    BLAS runs on one thread here: the problems are small (K ≤ a few hundred) and multi-threaded
+    BLAS only adds contention (K = 256 took seconds instead of ~0.1 s on a busy 2-core machine).
+    """
+    with blas_threads(1):
+        return _solve_problem(problem, objective=objective, method=method)
+
+
+def _solve_problem(problem: AllocationProblem, *, objective: str, method: str) -> AllocationResult:
     if objective not in OBJECTIVES:
         raise ClimbError(
             f"--objective: unknown objective '{objective}'; choose from {', '.join(OBJECTIVES)}"
