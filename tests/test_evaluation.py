@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from climb.data.runs import RunTable
 from climb.errors import ClimbError
 from climb.evaluation.cv import cross_validate, kfold_indices
 from climb.evaluation.effective_ratio import observed_effective_ratios
@@ -113,3 +114,26 @@ def test_effective_ratio_needs_a_climb_law() -> None:
     _, runs = simulate(2, 10, seed=0)
     with pytest.raises(ClimbError, match="climb family"):
         observed_effective_ratios(Fake(), runs)  # type: ignore[arg-type]
+
+
+def test_cv_keeps_checkpoint_rows_with_their_run() -> None:
+    from climb.evaluation.cv import fold_assignment, kfold_indices, run_groups
+
+    rng = np.random.default_rng(3)
+    ids = [f"r{i}" for i in range(10)]
+    run = [x for i in ids for x in (f"{i}@500", i)]
+    p = rng.dirichlet(np.ones(3), 10).repeat(2, axis=0)
+    runs = RunTable.from_arrays(
+        run=run, tokens=np.tile([500.0, 1000.0], 10), p=p, sources=["a", "b", "c"],
+        loss=rng.uniform(2, 3, (20, 3)), targets=["a", "b", "c"],
+    )  # fmt: skip
+    fold = fold_assignment(runs, 5, seed=0)
+    groups = run_groups(runs)
+    for g in set(groups.tolist()):
+        assert len(set(fold[groups == g].tolist())) == 1
+    assert sorted(np.bincount(fold).tolist()) == [4, 4, 4, 4, 4]
+    # without checkpoint rows "auto" is the plain per-row split
+    finals = runs.subset(np.array(["@" not in r for r in run]))
+    assert np.array_equal(fold_assignment(finals, 5, seed=0), kfold_indices(10, 5, 0))
+    with pytest.raises(ClimbError, match="10 training runs"):
+        fold_assignment(runs, 11, seed=0)

@@ -40,6 +40,8 @@ import numpy as np
 
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
+from climb.evaluation.cv import CVResult, cross_validate, run_groups
+from climb.laws.base import Law
 from climb.proxy.config import ModelConfig, TrainConfig
 from climb.report.build import heldout_errors
 
@@ -181,59 +183,18 @@ def choose_languages(corpus: Any, n: int = 6) -> list[str]:
     return chosen
 
 
-def run_groups(runs: RunTable) -> np.ndarray:
-    """Training-run id of each row: checkpoint rows ``id@tokens`` belong to run ``id``."""
-    return np.array([r.split("@", 1)[0] for r in runs.run])
-
-
 def grouped_cross_validate(
     law_name: str, runs: RunTable, folds: int, seed: int = 0, groups: np.ndarray | None = None
-) -> Any:
-    """k-fold CV of a registered law with whole groups (training runs) held out together.
-
-    Same result type and metrics as :func:`climb.evaluation.cv.cross_validate`; only the fold
-    assignment differs (by group, seeded).
-    """
-    from climb.evaluation.cv import CVResult, kfold_indices
-    from climb.evaluation.metrics import evaluate_predictions
+) -> CVResult:
+    """k-fold CV of a registered law (fitted with ``seed``) with whole training runs held out
+    together (:func:`climb.evaluation.cv.cross_validate` with ``groups``)."""
     from climb.laws import get_law
 
+    def factory() -> Law:
+        return get_law(law_name, seed=seed)
+
     g = run_groups(runs) if groups is None else np.asarray(groups)
-    uniq = sorted(set(g.tolist()))
-    if folds < 2 or folds > len(uniq):
-        raise ClimbError(
-            f"folds={folds}: need 2 ≤ folds ≤ {len(uniq)} (the number of training runs)"
-        )
-    gfold = dict(zip(uniq, kfold_indices(len(uniq), folds, seed)))
-    fold = np.array([gfold[x] for x in g.tolist()])
-    pred = np.full(runs.loss.shape, np.nan)
-    fold_metrics = []
-    for f in range(folds):
-        test = fold == f
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ClimbWarning)
-            law = get_law(law_name, seed=seed).fit(runs.subset(~test))
-        sub = runs.subset(test)
-        p = law.predict_runs(sub)
-        block = np.full(sub.loss.shape, np.nan)
-        for k, t in enumerate(runs.targets):
-            if t in law.targets_:
-                block[:, k] = p[:, law.targets_.index(t)]
-        pred[test] = block
-        fold_metrics.append(evaluate_predictions(block, sub.loss, list(runs.targets)))
-    metrics = evaluate_predictions(pred, runs.loss, list(runs.targets))
-    return CVResult(
-        law=law_name,
-        folds=folds,
-        seed=seed,
-        fold=fold,
-        predictions=pred,
-        observed=runs.loss.copy(),
-        targets=list(runs.targets),
-        run=list(runs.run),
-        metrics=metrics,
-        fold_metrics=fold_metrics,
-    )
+    return cross_validate(factory, runs, folds, seed, groups=g)
 
 
 def _clean_mixture(props: dict[str, float], sources: Sequence[str]) -> dict[str, float]:

@@ -2,6 +2,10 @@
 
 Runs are shuffled with ``seed`` and split into ``folds`` folds; each fold is predicted by the law
 fitted on the other folds. Metrics are computed on the pooled out-of-fold predictions.
+
+Rows of one training run stay in one fold: a sweep stores a run's checkpoint evaluations as rows
+``<run>@<tokens>`` beside its final row ``<run>`` (:func:`run_groups`), and holding out only some
+of them would leak the held-out run into the fit.
 """
 
 from __future__ import annotations
@@ -76,15 +80,51 @@ def kfold_indices(n: int, folds: int, seed: int) -> np.ndarray:
     return fold
 
 
+def run_groups(runs: RunTable) -> np.ndarray:
+    """Training-run id of each row: checkpoint rows ``id@tokens`` belong to run ``id``."""
+    return np.array([r.split("@", 1)[0] for r in runs.run])
+
+
+def fold_assignment(
+    runs: RunTable, folds: int, seed: int, groups: str | np.ndarray | None = "auto"
+) -> np.ndarray:
+    """Fold id of each row. ``groups``: ``None`` = every row alone; an array = a group label per
+    row (whole groups share a fold, groups shuffled in sorted order); ``"auto"`` = the training
+    runs of :func:`run_groups` when any row is a checkpoint row (``@`` in its id), else ``None``."""
+    n = len(runs)
+    if isinstance(groups, str):
+        if groups != "auto":
+            raise ClimbError(f"groups must be 'auto', None or one label per row, got {groups!r}")
+        groups = run_groups(runs) if any("@" in r for r in runs.run) else None
+    if int(folds) < 2:
+        raise ClimbError(f"--folds must be ≥ 2, got {folds}")
+    if groups is None:
+        if int(folds) > n:
+            raise ClimbError(f"--folds {folds} is more than the {n} runs; use at most {n}")
+        return kfold_indices(n, int(folds), seed)
+    labels = np.asarray(groups)
+    if labels.shape != (n,):
+        raise ClimbError(f"groups: expected one label per row ({n}), got shape {labels.shape}")
+    uniq = sorted(set(labels.tolist()))
+    if int(folds) > len(uniq):
+        raise ClimbError(
+            f"--folds {folds} is more than the {len(uniq)} training runs; use at most {len(uniq)}"
+        )
+    by_group = dict(zip(uniq, kfold_indices(len(uniq), int(folds), seed)))
+    return np.array([by_group[x] for x in labels.tolist()], dtype=int)
+
+
 def cross_validate(
     law: str | LawFactory,
     runs: RunTable,
     folds: int = 5,
     seed: int = 0,
+    groups: str | np.ndarray | None = "auto",
     **hyper: Any,
 ) -> CVResult:
     """k-fold cross-validation of ``law`` (a registered name, with ``hyper`` passed to it, or a
-    zero-argument factory returning an unfitted law) on ``runs``."""
+    zero-argument factory returning an unfitted law) on ``runs``; rows are assigned to folds by
+    :func:`fold_assignment` (by default the rows of one training run stay together)."""
     if isinstance(law, str):
         name = law
 
@@ -95,12 +135,7 @@ def cross_validate(
     else:
         factory = law
         name = getattr(factory(), "name", "law")
-    n = len(runs)
-    if int(folds) < 2:
-        raise ClimbError(f"--folds must be ≥ 2, got {folds}")
-    if int(folds) > n:
-        raise ClimbError(f"--folds {folds} is more than the {n} runs; use at most {n}")
-    fold = kfold_indices(n, int(folds), seed)
+    fold = fold_assignment(runs, int(folds), seed, groups)
     pred = np.full(runs.loss.shape, np.nan)
     fold_metrics: list[Evaluation] = []
     for f in range(int(folds)):
@@ -132,4 +167,4 @@ def _predict_aligned(law: Law, runs: RunTable) -> np.ndarray:
     return out
 
 
-__all__ = ["CVResult", "cross_validate", "kfold_indices"]
+__all__ = ["CVResult", "cross_validate", "fold_assignment", "kfold_indices", "run_groups"]
