@@ -586,6 +586,18 @@ def _check_options(law: str, n_starts: int, huber_delta: float, w_bounds: Sequen
         raise ClimbError(f"{law} law: max_nfev must be ≥ 1, got {max_nfev}")
 
 
+@dataclass(frozen=True)
+class FitSetup:
+    """What a climb-family fit derives from the runs and its hyper-parameters (``_prepare``)."""
+
+    fit_tokens: bool  # the runs span ≥ 2 token budgets
+    fit_kappa: bool
+    fit_size: bool
+    tokens_ref: float
+    params_ref: float
+    opts: FitOptions
+
+
 def _resolve_flag(value: bool | str, spanned: bool, what: str, option: str, law: str) -> bool:
     if value == "auto":
         return spanned
@@ -666,12 +678,29 @@ class ClimbLaw(Law):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, runs: RunTable) -> Self:
+        setup = self._prepare(runs)
+        designs = designs_from_runs(
+            runs, interactions=self.interactions, law=self.name, tokens_ref=setup.tokens_ref,
+            params_ref=setup.params_ref, fit_kappa=setup.fit_kappa, fit_size=setup.fit_size,
+            n_own_params=3, transfer=self.transfer,
+        )  # fmt: skip
+        fits = fit_per_target(
+            functools.partial(fit_climb_target, designs=designs, opts=setup.opts),
+            len(designs), n_jobs=self.n_jobs, backend=self.backend,
+        )  # fmt: skip
+        self._store(runs, designs, fits, setup.tokens_ref, setup.params_ref)
+        return self
+
+    def _prepare(self, runs: RunTable) -> FitSetup:
+        """Validate the hyper-parameters and derive what every climb-family fit needs: which scale
+        terms the runs identify (κ: ≥ 2 token budgets; A N^(-α): ≥ 2 model sizes), the reference
+        scales, and the optimizer options."""
         _check_options(self.name, self.n_starts, self.huber_delta, self.w_bounds, self.max_nfev,
                        self.w_penalty, self.transfer)  # fmt: skip
-        budgets = np.unique(runs.tokens)
+        fit_tokens = np.unique(runs.tokens).size >= 2
         sizes = None if runs.params is None else np.unique(runs.params)
         fit_kappa = self.interactions and _resolve_flag(
-            self.fit_kappa, budgets.size >= 2, "token budgets", "fit_kappa", self.name
+            self.fit_kappa, fit_tokens, "token budgets", "fit_kappa", self.name
         )
         fit_size = _resolve_flag(
             self.fit_size,
@@ -680,24 +709,19 @@ class ClimbLaw(Law):
             "fit_size",
             self.name,
         )
-        tokens_ref = geometric_center(runs.tokens)
-        params_ref = 1.0 if runs.params is None else geometric_center(runs.params)
-        designs = designs_from_runs(
-            runs, interactions=self.interactions, law=self.name, tokens_ref=tokens_ref,
-            params_ref=params_ref, fit_kappa=fit_kappa, fit_size=fit_size, n_own_params=3,
-            transfer=self.transfer,
-        )  # fmt: skip
         opts = FitOptions(
             n_starts=int(self.n_starts), delta=float(self.huber_delta),
             w_bounds=(float(self.w_bounds[0]), float(self.w_bounds[1])),
             max_nfev=int(self.max_nfev), seed=self.seed, w_penalty=float(self.w_penalty),
         )  # fmt: skip
-        fits = fit_per_target(
-            functools.partial(fit_climb_target, designs=designs, opts=opts),
-            len(designs), n_jobs=self.n_jobs, backend=self.backend,
-        )  # fmt: skip
-        self._store(runs, designs, fits, tokens_ref, params_ref)
-        return self
+        return FitSetup(
+            fit_tokens=fit_tokens,
+            fit_kappa=fit_kappa,
+            fit_size=fit_size,
+            tokens_ref=geometric_center(runs.tokens),
+            params_ref=1.0 if runs.params is None else geometric_center(runs.params),
+            opts=opts,
+        )
 
     def _store(
         self,

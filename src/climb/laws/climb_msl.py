@@ -31,13 +31,10 @@ from climb.laws.climb import (
     ClimbParams,
     FitOptions,
     TargetDesign,
-    _check_options,
-    _resolve_flag,
     _w_penalty,
     best_per_eta,
     designs_from_runs,
     eta_grid,
-    geometric_center,
     n_guess_starts,
 )
 from climb.laws.fitting import fit_log_huber, fit_per_target, huber, jitter_starts, target_seed
@@ -252,35 +249,17 @@ class ClimbMSLLaw(ClimbLaw):
     coef_: dict[str, np.ndarray]
 
     def fit(self, runs: RunTable) -> Self:
-        _check_options(self.name, self.n_starts, self.huber_delta, self.w_bounds, self.max_nfev,
-                       self.w_penalty, self.transfer)  # fmt: skip
-        budgets = np.unique(runs.tokens)
-        sizes = None if runs.params is None else np.unique(runs.params)
-        fit_tokens = budgets.size >= 2
-        fit_kappa = _resolve_flag(
-            self.fit_kappa, fit_tokens, "token budgets", "fit_kappa", self.name
-        )
-        fit_size = _resolve_flag(
-            self.fit_size,
-            sizes is not None and sizes.size >= 2,
-            "model sizes",
-            "fit_size",
-            self.name,
-        )
-        tokens_ref = geometric_center(runs.tokens)
-        params_ref = 1.0 if runs.params is None else geometric_center(runs.params)
+        setup = self._prepare(runs)
+        fit_tokens, tokens_ref, params_ref = setup.fit_tokens, setup.tokens_ref, setup.params_ref
         designs = designs_from_runs(
             runs, interactions=True, law=self.name, tokens_ref=tokens_ref, params_ref=params_ref,
-            fit_kappa=fit_kappa, fit_size=fit_size, n_own_params=2 + 2 * int(fit_tokens),
-            transfer=self.transfer,
-        )  # fmt: skip
-        opts = FitOptions(
-            n_starts=int(self.n_starts), delta=float(self.huber_delta),
-            w_bounds=(float(self.w_bounds[0]), float(self.w_bounds[1])),
-            max_nfev=int(self.max_nfev), seed=self.seed, w_penalty=float(self.w_penalty),
+            fit_kappa=setup.fit_kappa, fit_size=setup.fit_size,
+            n_own_params=2 + 2 * int(fit_tokens), transfer=self.transfer,
         )  # fmt: skip
         fits = fit_per_target(
-            functools.partial(fit_msl_target, designs=designs, opts=opts, fit_tokens=fit_tokens),
+            functools.partial(
+                fit_msl_target, designs=designs, opts=setup.opts, fit_tokens=fit_tokens
+            ),
             len(designs), n_jobs=self.n_jobs, backend=self.backend,
         )  # fmt: skip
         t = len(runs.targets)
