@@ -17,8 +17,6 @@ from climb.proxy.design import (
     PlannedRun,
     check_identifiability,
     design_runs,
-    model_from_string,
-    parse_tokens,
 )
 
 SOURCES = ["de", "en", "fr", "ja", "ru"]
@@ -136,20 +134,6 @@ def test_plan_load_errors(tmp_path: Path, edit, message: str) -> None:  # type: 
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ClimbError, match=message):
         Plan.load(path)
-
-
-def test_option_parsing() -> None:
-    assert parse_tokens("250k") == 250_000
-    assert parse_tokens("1.5M") == 1_500_000
-    assert parse_tokens("2e6") == 2_000_000
-    with pytest.raises(ClimbError, match="--tokens 'lots'"):
-        parse_tokens("lots")
-    m = model_from_string("d32-l1-h2-c64", ["mlp_ratio=2"])
-    assert (m.d_model, m.n_layers, m.n_heads, m.context, m.mlp_ratio) == (32, 1, 2, 64, 2)
-    with pytest.raises(ClimbError, match="--model 'd32-x1'"):
-        model_from_string("d32-x1")
-    with pytest.raises(ClimbError, match="n_heads"):
-        model_from_string("d30-h4")
 
 
 def _tiny_corpus(root: Path) -> Path:

@@ -20,9 +20,7 @@ from climb.allocation.problem import (
     AllocationProblem,
     build_problem,
     project_to_constraints,
-    read_bounds,
     read_unique_tokens,
-    read_weights,
 )
 from climb.allocation.result import AllocationResult
 from climb.allocation.solve import METHODS, OBJECTIVES, allocate, climb_params_of, solve_problem
@@ -41,9 +39,7 @@ __all__ = [
     "build_problem",
     "climb_params_of",
     "project_to_constraints",
-    "read_bounds",
     "read_unique_tokens",
-    "read_weights",
     "run_baselines",
     "solve_problem",
 ]

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from climb.allocation.baselines import BASELINES, DEFAULT_TAU, Skipped, run_baselines
 from climb.allocation.bootstrap import BootstrapResult, bootstrap_allocation
 from climb.allocation.problem import AllocationProblem, build_problem
@@ -120,20 +118,3 @@ def plan_allocation(
         result.intervals = boot.intervals()
         result.interval_level = level
     return AllocationPlan(problem, result, done, skipped + more, boot)
-
-
-def parse_tokens(text: str, option: str = "--tokens") -> float:
-    """``1e11``, ``100B``, ``2.5T``, ``500M``, ``30k`` → tokens (or model parameters)."""
-    s = text.strip().replace("_", "")
-    mult = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
-    factor = 1.0
-    if s and s[-1].lower() in mult:
-        factor = mult[s[-1].lower()]
-        s = s[:-1]
-    try:
-        x = float(s) * factor
-    except ValueError:
-        raise ClimbError(f"{option}: '{text}' is not a number (e.g. 1e11 or 100B)") from None
-    if not np.isfinite(x) or x <= 0:
-        raise ClimbError(f"{option}: '{text}' must be a positive number")
-    return x

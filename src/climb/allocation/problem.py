@@ -423,25 +423,9 @@ def project_to_constraints(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.
 
 
 # ---------------------------------------------------------------------- input readers
-def parse_mapping(spec: str, option: str) -> dict[str, str]:
-    """``"en=2,de=1"`` → ``{"en": "2", "de": "1"}`` (one-line error naming ``option``)."""
-    out: dict[str, str] = {}
-    for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        if "=" not in item:
-            raise ClimbError(f"{option}: '{item}' is not NAME=VALUE (e.g. {option} en=2,de=1)")
-        key, value = (x.strip() for x in item.split("=", 1))
-        if not key:
-            raise ClimbError(f"{option}: '{item}' has an empty source name")
-        if key in out:
-            raise ClimbError(f"{option}: source '{key}' is given twice")
-        out[key] = value
-    return out
-
-
-def _read_table(path: Path, option: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
+def read_source_table(path: Path, option: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    """Rows of a per-source table file: CSV with ``columns``, or a YAML/JSON mapping source →
+    value (or → ``[lo, hi]`` for three columns); errors start with ``option`` (what the file is)."""
     if not path.is_file():
         raise ClimbError(f"{option}: {path}: no such file")
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
@@ -477,7 +461,7 @@ def _read_table(path: Path, option: str, columns: tuple[str, ...]) -> list[dict[
         ]
 
 
-def _number(value: str, where: str, empty_ok: bool = False) -> float | None:
+def parse_number(value: str, where: str, empty_ok: bool = False) -> float | None:
     if value.strip() == "" and empty_ok:
         return None
     try:
@@ -492,62 +476,17 @@ def _number(value: str, where: str, empty_ok: bool = False) -> float | None:
 def read_unique_tokens(path: str | Path) -> dict[str, float]:
     """A ``source,tokens`` CSV (or a YAML/JSON mapping) of unique tokens per source."""
     path = Path(path)
-    rows = _read_table(path, "--unique-tokens", ("source", "tokens"))
+    rows = read_source_table(path, "unique tokens", ("source", "tokens"))
     if not rows:
-        raise ClimbError(f"--unique-tokens: {path}: no rows; expected one row per source")
+        raise ClimbError(f"unique tokens: {path}: no rows; expected one row per source")
     out: dict[str, float] = {}
     for i, row in enumerate(rows, start=2):
         name = row["source"]
         if name in out:
-            raise ClimbError(f"--unique-tokens: {path}: row {i}: source '{name}' appears twice")
-        x = _number(row["tokens"], f"--unique-tokens: {path}: row {i}, column 'tokens'")
+            raise ClimbError(f"unique tokens: {path}: row {i}: source '{name}' appears twice")
+        x = parse_number(row["tokens"], f"unique tokens: {path}: row {i}, column 'tokens'")
         assert x is not None
         if x < 0:
-            raise ClimbError(
-                f"--unique-tokens: {path}: row {i}, column 'tokens': {x:g} must be ≥ 0"
-            )
+            raise ClimbError(f"unique tokens: {path}: row {i}, column 'tokens': {x:g} must be ≥ 0")
         out[name] = x
-    return out
-
-
-def read_weights(spec: str) -> dict[str, float]:
-    """``--weights``: ``en=2,de=1`` or a file (``source,weight`` CSV or YAML/JSON mapping)."""
-    if "=" not in spec and Path(spec).suffix:
-        path = Path(spec)
-        rows = _read_table(path, "--weights", ("source", "weight"))
-        out: dict[str, float] = {}
-        for i, row in enumerate(rows, start=2):
-            x = _number(row["weight"], f"--weights: {path}: row {i}, column 'weight'")
-            assert x is not None
-            out[row["source"]] = x
-        return out
-    return {
-        k: float(_number(v, f"--weights: '{k}'") or 0.0)
-        for k, v in parse_mapping(spec, "--weights").items()
-    }
-
-
-def read_bounds(spec: str) -> dict[str, tuple[float | None, float | None]]:
-    """``--bounds``: ``en=0.1:0.5,de=:0.3`` or a file (``source,lo,hi`` CSV or YAML mapping)."""
-    if "=" not in spec and Path(spec).suffix:
-        path = Path(spec)
-        rows = _read_table(path, "--bounds", ("source", "lo", "hi"))
-        return {
-            row["source"]: (
-                _number(row["lo"], f"--bounds: {path}: row {i}, column 'lo'", empty_ok=True),
-                _number(row["hi"], f"--bounds: {path}: row {i}, column 'hi'", empty_ok=True),
-            )
-            for i, row in enumerate(rows, start=2)
-        }
-    out: dict[str, tuple[float | None, float | None]] = {}
-    for name, value in parse_mapping(spec, "--bounds").items():
-        if ":" not in value:
-            raise ClimbError(
-                f"--bounds: '{name}={value}' must be NAME=LO:HI (either side may be empty)"
-            )
-        a, b = value.split(":", 1)
-        out[name] = (
-            _number(a, f"--bounds: '{name}' lower", empty_ok=True),
-            _number(b, f"--bounds: '{name}' upper", empty_ok=True),
-        )
     return out

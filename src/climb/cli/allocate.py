@@ -7,9 +7,10 @@ import json
 import sys
 
 from climb.allocation.baselines import BASELINES, DEFAULT_TAU
-from climb.allocation.plan import AllocationPlan, parse_tokens, plan_allocation
-from climb.allocation.problem import read_bounds, read_unique_tokens, read_weights
+from climb.allocation.plan import AllocationPlan, plan_allocation
+from climb.allocation.problem import read_unique_tokens
 from climb.allocation.solve import METHODS, OBJECTIVES
+from climb.cli.parsing import parse_tokens, read_bounds, read_weights
 from climb.errors import ClimbError
 from climb.exports import FORMATS, Mixture, read_paths, write_export
 

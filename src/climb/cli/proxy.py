@@ -109,8 +109,9 @@ def _runs_help(parser: argparse.ArgumentParser) -> int:
 
 
 def run_design(args: argparse.Namespace) -> int:
+    from climb.cli.parsing import model_from_string, parse_tokens, train_from_options
     from climb.data.corpus import Corpus
-    from climb.proxy.design import design_runs, model_from_string, parse_tokens, train_from_options
+    from climb.proxy.design import design_runs
     from climb.proxy.sweep import plan_summary
 
     tokens = [parse_tokens(t) for t in _split_commas(args.tokens)]

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -208,8 +207,8 @@ class Plan:
         if len(set(sources)) != len(sources):
             dup = next(s for s in sources if sources.count(s) > 1)
             raise ClimbError(f"{origin}: source '{dup}' listed twice in 'sources'")
-        model = _config(ModelConfig, doc.get("model") or {}, origin, "model")
-        train = _config(TrainConfig, doc.get("train") or {}, origin, "train")
+        model = make_config(ModelConfig, doc.get("model") or {}, origin, "model")
+        train = make_config(TrainConfig, doc.get("train") or {}, origin, "train")
         design = doc.get("design") or {}
         if not isinstance(design, dict):
             raise ClimbError(f"{origin}: 'design' must be a mapping")
@@ -542,68 +541,10 @@ def _apply_caps(mix: dict[str, float], caps: Mapping[str, float]) -> dict[str, f
     return out
 
 
-# ---------------------------------------------------------------------- option parsing
-_TOKENS_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgb]?)\s*$", re.IGNORECASE)
-_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9}
-
-
-def parse_tokens(text: str) -> int:
-    """A token count such as ``250000``, ``2.5e5``, ``250k``, ``1.5M`` or ``2B`` as an int."""
-    m = _TOKENS_RE.match(str(text))
-    if not m:
-        raise ClimbError(
-            f"--tokens '{text}': not a token count; write e.g. 250000, 250k, 1.5M or 2e6"
-        )
-    value = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
-    if value < 1 or not math.isfinite(value):
-        raise ClimbError(f"--tokens '{text}': must be ≥ 1")
-    return round(value)
-
-
-_MODEL_KEYS = {"d": "d_model", "l": "n_layers", "h": "n_heads", "c": "context"}
-
-
-def model_from_string(text: str | None, options: Sequence[str] = ()) -> ModelConfig:
-    """A :class:`ModelConfig` from a short name (``d128-l3``, ``d32-l1-h2-c64``) and ``key=value``s.
-
-    Letters: ``d`` = d_model, ``l`` = n_layers, ``h`` = n_heads, ``c`` = context. ``options`` are
-    further fields (``tokenizer=bpe``, ``mlp_ratio=4``), validated by the config.
-    """
-    values: dict[str, Any] = {}
-    if text:
-        for part in str(text).lower().split("-"):
-            m = re.fullmatch(r"([dlhc])(\d+)", part.strip())
-            if not m:
-                raise ClimbError(
-                    f"--model '{text}': cannot read '{part}'; write e.g. d128-l3 (d=width, l=layers, "
-                    "h=heads, c=context)"
-                )
-            values[_MODEL_KEYS[m.group(1)]] = int(m.group(2))
-    values.update(parse_options(options, "--model-opt"))
-    return _config(ModelConfig, values, "--model", "model")
-
-
-def parse_options(items: Sequence[str], option: str) -> dict[str, Any]:
-    """``key=value`` strings → dict; values parsed as YAML scalars/lists (``0.5``, ``[0.25,0.5]``)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
-            raise ClimbError(f"{option} '{item}': expected KEY=VALUE")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
-
-
-def train_from_options(options: Sequence[str]) -> TrainConfig:
-    """A :class:`TrainConfig` from ``key=value`` strings (``seed=1``, ``checkpoints=[0.5]``)."""
-    return _config(TrainConfig, parse_options(options, "--train-opt"), "--train-opt", "train")
-
-
 # ---------------------------------------------------------------------- helpers
-def _config(cls: Any, values: Any, origin: str, what: str) -> Any:
+def make_config(cls: Any, values: Any, origin: str, what: str) -> Any:
+    """``cls(**values)`` (a config dataclass), its first validation error as one line naming
+    ``origin`` and ``what``."""
     if isinstance(values, cls):
         return values
     if not isinstance(values, dict):
@@ -641,10 +582,7 @@ def _planned_run(item: Any, k: int, sources: list[str], origin: str) -> PlannedR
         raise ClimbError(f"{origin}: run {k}: 'id' must be a non-empty name without '@'")
     run_id = str(run_id)
     tokens = item.get("tokens")
-    try:
-        tok = parse_tokens(str(tokens)) if tokens is not None else None
-    except ClimbError:
-        tok = None
+    tok = _token_count(tokens)
     if tok is None:
         raise ClimbError(
             f"{origin}: run '{run_id}': 'tokens' is {tokens!r}; give a positive token count"
@@ -673,6 +611,17 @@ def _planned_run(item: Any, k: int, sources: list[str], origin: str) -> PlannedR
         raise ClimbError(f"{origin}: run '{run_id}': shares sum to {total:.6g}, not 1")
     kind = str(item.get("kind", "custom"))
     return PlannedRun(run_id=run_id, mixture=clean, tokens=tok, kind=kind)
+
+
+def _token_count(value: Any) -> int | None:
+    """A plan's ``tokens`` value (an integer, or a number written as ``2.5e5``) → int, else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return round(x) if math.isfinite(x) and x >= 1 else None
 
 
 def _tokens_tag(tokens: int) -> str:
