@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from climb.data.builders.debian import Package, build_debian_corpus, render_man
 from climb.data.corpus import Corpus
-from climb.data.debian import Package, build_debian_corpus, render_man
 
 pytestmark = pytest.mark.slow
 

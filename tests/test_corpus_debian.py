@@ -1,11 +1,11 @@
-"""Cleaning and parsing steps of the Debian corpus build (climb.data.debian), on inline fixtures."""
+"""Cleaning and parsing steps of the Debian corpus build (climb.data.builders.debian), on inline fixtures."""
 
 from __future__ import annotations
 
 import pytest
 
 from climb.cli import main
-from climb.data.debian import (
+from climb.data.builders.debian import (
     PACKAGES,
     cap_documents,
     clean_man_output,

@@ -88,7 +88,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def run_build_debian(args: argparse.Namespace) -> int:
-    from climb.data.debian import build_debian_corpus
+    from climb.data.builders.debian import build_debian_corpus
 
     if args.jobs < 1:
         raise ClimbError("--jobs must be ≥ 1")

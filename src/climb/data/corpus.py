@@ -25,7 +25,7 @@ bytes per token.
 
 With no path, :meth:`Corpus.open` opens the corpus embedded in the package
 (``climb/resources/corpus``), built from Debian documentation packages by
-``climb corpus build-debian`` (see :mod:`climb.data.debian` and its ``MANIFEST.json``).
+``climb corpus build-debian`` (see :mod:`climb.data.builders.debian` and its ``MANIFEST.json``).
 """
 
 from __future__ import annotations
