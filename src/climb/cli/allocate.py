@@ -12,7 +12,7 @@ from climb.allocation.problem import read_unique_tokens
 from climb.allocation.solve import METHODS, OBJECTIVES
 from climb.cli.parsing import parse_tokens, read_bounds, read_weights
 from climb.errors import ClimbError
-from climb.exports import FORMATS, Mixture, read_paths, write_export
+from climb.exports import FORMATS, Mixture, read_paths, read_tokens_per_example, write_export
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,6 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--paths", help="YAML mapping source → data path (or list of paths) for the export"
     )
     p.add_argument(
+        "--tokens-per-example", metavar="FILE",
+        help="hf export: mean tokens per example of each source (source,tokens_per_example CSV "
+        "or YAML); turns token shares into example probabilities (default: pack first)",
+    )  # fmt: skip
+    p.add_argument(
         "--export-out", metavar="FILE", help="write the Climb mixture in --format to FILE"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -85,8 +90,9 @@ def run_allocate(args: argparse.Namespace) -> int:
         raise ClimbError(
             "--format and --export-out go together (e.g. --format megatron --export-out blend.args)"
         )
-    if args.paths and not args.export_out:
-        raise ClimbError("--paths is used by the export; add --format and --export-out")
+    for flag, value in (("--paths", args.paths), ("--tokens-per-example", args.tokens_per_example)):
+        if value and not args.export_out:
+            raise ClimbError(f"{flag} is used by the export; add --format and --export-out")
     names = tuple(b.strip() for b in args.baselines.split(",") if b.strip() and b.strip() != "none")
     unknown = [b for b in names if b not in BASELINES]
     if unknown:
@@ -118,10 +124,12 @@ def run_allocate(args: argparse.Namespace) -> int:
         progress=_progress if args.bootstrap and sys.stderr.isatty() else None,
     )
     if args.export_out:
-        paths = read_paths(args.paths, plan.result.sources) if args.paths else {}
+        sources = plan.result.sources
+        paths = read_paths(args.paths, sources) if args.paths else {}
+        tpe = read_tokens_per_example(args.tokens_per_example, sources) if args.tokens_per_example else {}  # fmt: skip
         mix = Mixture(
             proportions=plan.result.proportions_dict(), paths=paths, tokens=plan.result.tokens,
-            max_epochs=plan.problem.max_epochs,
+            max_epochs=plan.problem.max_epochs, tokens_per_example=tpe,
             meta={"law": str(args.law), "objective": args.objective, "solver": plan.result.path},
         )  # fmt: skip
         out = write_export(mix, args.format, args.export_out)

@@ -18,10 +18,13 @@ class Mixture:
     """Proportions (in source order) and data paths per source.
 
     Attributes:
-        proportions: ``{source: p}``, summing to 1.
+        proportions: ``{source: p}``, summing to 1 — shares of the *tokens* of the budget.
         paths: ``{source: [path, ...]}``; a source without an entry uses its own name as path.
-        tokens: the token budget ``D*`` the mixture was optimized for (metadata).
-        max_epochs: the epoch cap, if any (OLMo's ``max_repetition_ratio``).
+        tokens: the token budget ``D*`` the mixture was optimized for.
+        max_epochs: the epoch cap ``E`` the allocation respected (``p_k D* ≤ E U_k``), or None
+            when the allocation had no repetition cap.
+        tokens_per_example: ``{source: mean tokens per example}`` of each source's dataset; the
+            ``hf`` export turns token shares into example probabilities with it.
         meta: free-form metadata written by ``json`` / ``yaml``.
     """
 
@@ -29,6 +32,7 @@ class Mixture:
     paths: dict[str, list[str]] = field(default_factory=dict)
     tokens: float | None = None
     max_epochs: float | None = None
+    tokens_per_example: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def path_list(self, source: str) -> list[str]:
@@ -38,7 +42,7 @@ class Mixture:
         paths = self.path_list(source)
         if len(paths) != 1:
             raise ClimbError(
-                f"--paths: source '{source}' has {len(paths)} paths; the {fmt} format takes one "
+                f"paths: source '{source}' has {len(paths)} paths; the {fmt} format takes one "
                 "path (prefix) per source: merge them or list them as separate sources"
             )
         return paths[0]
@@ -52,21 +56,44 @@ class Mixture:
         return [(s, p / total) for s, p in items]
 
 
-def read_paths(path: str | Path, sources: list[str] | None = None) -> dict[str, list[str]]:
-    """``--paths map.yaml``: a YAML/JSON mapping ``source: path`` or ``source: [path, ...]``."""
+def _read_mapping(path: Path, what: str) -> Mapping[Any, Any]:
+    """A YAML/JSON mapping, or a two-column CSV (header row, then ``source,value``)."""
     import yaml
 
-    path = Path(path)
     if not path.is_file():
-        raise ClimbError(f"--paths: {path}: no such file")
+        raise ClimbError(f"{what}: {path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        import csv
+
+        rows = list(csv.reader(text.splitlines()))
+        if len(rows) < 2 or any(len(r) != 2 for r in rows if r):
+            raise ClimbError(f"{what}: {path}: expected a header and rows 'source,value'")
+        return {r[0].strip(): r[1].strip() for r in rows[1:] if r}
     try:
-        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+        obj = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ClimbError(f"--paths: {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ClimbError(f"{what}: {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(obj, Mapping):
+        raise ClimbError(f"{what}: {path}: expected a mapping 'source: value' (one per source)")
+    return obj
+
+
+def _check_sources(out: Mapping[str, Any], path: Path, what: str, sources: list[str]) -> None:
+    unknown = [s for s in out if s not in sources]
+    if unknown:
         raise ClimbError(
-            f"--paths: {path}: expected a mapping 'source: path' (one line per source)"
+            f"{what}: {path}: source '{unknown[0]}' is not in the law (sources: {', '.join(sources)})"
         )
+    missing = [s for s in sources if s not in out]
+    if missing:
+        raise ClimbError(f"{what}: {path}: no entry for source(s) {', '.join(missing)}; add them")
+
+
+def read_paths(path: str | Path, sources: list[str] | None = None) -> dict[str, list[str]]:
+    """A YAML/JSON mapping ``source: path`` or ``source: [path, ...]`` (``paths`` of a Mixture)."""
+    path = Path(path)
+    obj = _read_mapping(path, "paths")
     out: dict[str, list[str]] = {}
     for key, value in obj.items():
         name = str(key)
@@ -79,16 +106,26 @@ def read_paths(path: str | Path, sources: list[str] | None = None) -> dict[str, 
         ):
             out[name] = [v.strip() for v in value]
         else:
-            raise ClimbError(f"--paths: {path}: '{name}' must map to a path or a list of paths")
+            raise ClimbError(f"paths: {path}: '{name}' must map to a path or a list of paths")
     if sources is not None:
-        unknown = [s for s in out if s not in sources]
-        if unknown:
+        _check_sources(out, path, "paths", sources)
+    return out
+
+
+def read_tokens_per_example(path: str | Path, sources: list[str] | None = None) -> dict[str, float]:
+    """Mean tokens per example of each source: a ``source,tokens_per_example`` CSV or a mapping."""
+    path = Path(path)
+    out: dict[str, float] = {}
+    for key, value in _read_mapping(path, "tokens_per_example").items():
+        try:
+            m = float(value)
+        except (TypeError, ValueError):
+            m = float("nan")
+        if not m > 0 or m == float("inf"):
             raise ClimbError(
-                f"--paths: {path}: source '{unknown[0]}' is not in the law (sources: {', '.join(sources)})"
+                f"tokens_per_example: {path}: '{key}' must be a positive number of tokens, got {value!r}"
             )
-        missing = [s for s in sources if s not in out]
-        if missing:
-            raise ClimbError(
-                f"--paths: {path}: no path for source(s) {', '.join(missing)}; add them"
-            )
+        out[str(key)] = m
+    if sources is not None:
+        _check_sources(out, path, "tokens_per_example", sources)
     return out

@@ -1,44 +1,76 @@
-"""torchtitan: a dataset-mix section for a job-config TOML.
+"""torchtitan: a ``DatasetMixConfig`` of ``WeightedDataset``s, as a Python snippet.
 
-torchtitan's ``JobConfig`` has one ``[training] dataset`` and no built-in weighted mix; mixtures
-are added by extending the config (``--job.custom_config_module``) with a section like the one
-written here, and building the dataloader with ``datasets.interleave_datasets`` or a weighted
-sampler over the listed datasets::
+torchtitan's data pipeline is configured with Python dataclasses (the TOML ``JobConfig`` and
+``--job.custom_config_module`` are gone). Checked against ``torchtitan/components/data/``
+(``dataset.py``: ``DatasetMixConfig(datasets=tuple[WeightedDataset, ...])``,
+``WeightedDataset(dataset=..., weight=...)``, ``SingleDatasetConfig(source=..., processor=...,
+post_filters=...)``; ``packing.py``: ``ConcatThenSplitPackingConfig(dataset=...)``; ``sources.py``:
+``IndexedJsonlSource.Config(patterns=...)``) and ``torchtitan/hf_datasets/text_datasets.py``
+(``TextProcessor.Config``) at pytorch/torchtitan ``b5bcd76`` (2026-08; not in the 0.3.0 wheel).
 
-    [climb_mixture]
-    datasets = ["/data/en", "/data/de"]
-    weights = [0.41, 0.59]
-    sources = ["en", "de"]
+``DatasetMixConfig`` weights count the *elements* its children emit: documents for unpacked
+children, fixed-length rows (= tokens) for packed ones. climb's proportions are token shares, so
+the snippet packs each source before mixing (the "pack each child before mixing" recipe of
+torchtitan's data README)::
 
-Read with ``tomllib``; ``weights[i]`` belongs to ``datasets[i]`` and the weights sum to 1.
+    climb_mix = DatasetMixConfig(datasets=(
+        WeightedDataset(dataset=packed(("/data/en/*.jsonl",)), weight=0.41),
+        WeightedDataset(dataset=packed(("/data/de/*.jsonl",)), weight=0.59),
+    ))
+
+Use it as ``config.dataloader = GrainDataLoader.Config(dataset=climb_mix, repeat=True)``; the
+budget is the number of steps × global batch × sequence length (``TOKENS`` in the snippet).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from climb.exports.mixture import Mixture
 
+_TEMPLATE = """\
+# torchtitan data mix written by climb allocate. climb's proportions are token shares, so every
+# source is packed into fixed-length rows before mixing (DatasetMixConfig weights count rows).
+from torchtitan.components.data import (
+    ConcatThenSplitPackingConfig,
+    DatasetMixConfig,
+    IndexedJsonlSource,
+    SingleDatasetConfig,
+    WeightedDataset,
+)
+from torchtitan.hf_datasets.text_datasets import TextProcessor
 
-def _toml_list(values: list[str] | list[float]) -> str:
-    return (
-        "["
-        + ", ".join(json.dumps(v) if isinstance(v, str) else repr(float(v)) for v in values)
-        + "]"
+SOURCES = {sources!r}
+PATTERNS = {patterns!r}  # JSONL files (globs) of each source
+WEIGHTS = {weights!r}
+TOKENS = {tokens!r}  # the budget D*: train for ceil(TOKENS / (global batch x seq. length)) steps
+
+
+def packed(patterns: tuple[str, ...]) -> ConcatThenSplitPackingConfig:
+    return ConcatThenSplitPackingConfig(
+        dataset=SingleDatasetConfig(
+            source=IndexedJsonlSource.Config(patterns=patterns),
+            processor=TextProcessor.Config(),
+            post_filters=(lambda sample: sample is not None,),
+        )
     )
+
+
+climb_mix = DatasetMixConfig(
+    datasets=tuple(
+        WeightedDataset(dataset=packed(patterns), weight=weight)
+        for patterns, weight in zip(PATTERNS, WEIGHTS, strict=True)
+    )
+)
+# config.dataloader = GrainDataLoader.Config(dataset=climb_mix, repeat=True)
+"""
 
 
 def render(mix: Mixture, *, fmt: str = "torchtitan", target: Path | None = None) -> str:
     items = mix.nonzero()
-    sources = [s for s, _ in items]
-    lines = [
-        "# torchtitan dataset mix written by climb allocate (custom JobConfig section)",
-        "[climb_mixture]",
-        f"sources = {_toml_list(sources)}",
-        f"datasets = {_toml_list([mix.single_path(s, 'torchtitan') for s in sources])}",
-        f"weights = {_toml_list([p for _, p in items])}",
-    ]
-    if mix.tokens is not None:
-        lines.append(f"tokens = {float(mix.tokens)!r}")
-    return "\n".join(lines) + "\n"
+    return _TEMPLATE.format(
+        sources=[s for s, _ in items],
+        patterns=[tuple(mix.path_list(s)) for s, _ in items],
+        weights=[p for _, p in items],
+        tokens=None if mix.tokens is None else round(mix.tokens),
+    )
