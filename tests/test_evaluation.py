@@ -117,23 +117,24 @@ def test_effective_ratio_needs_a_climb_law() -> None:
 
 
 def test_cv_keeps_checkpoint_rows_with_their_run() -> None:
-    from climb.evaluation.cv import fold_assignment, kfold_indices, run_groups
+    from climb.evaluation.cv import fold_assignment, kfold_indices
 
     rng = np.random.default_rng(3)
     ids = [f"r{i}" for i in range(10)]
-    run = [x for i in ids for x in (f"{i}@500", i)]
+    run = [x for i in ids for x in (f"{i}-mid", i)]
     p = rng.dirichlet(np.ones(3), 10).repeat(2, axis=0)
     runs = RunTable.from_arrays(
         run=run, tokens=np.tile([500.0, 1000.0], 10), p=p, sources=["a", "b", "c"],
         loss=rng.uniform(2, 3, (20, 3)), targets=["a", "b", "c"],
+        train_run=[i for i in ids for _ in range(2)], true_budget=np.tile([False, True], 10),
     )  # fmt: skip
     fold = fold_assignment(runs, 5, seed=0)
-    groups = run_groups(runs)
+    groups = runs.groups()
     for g in set(groups.tolist()):
         assert len(set(fold[groups == g].tolist())) == 1
     assert sorted(np.bincount(fold).tolist()) == [4, 4, 4, 4, 4]
     # without checkpoint rows "auto" is the plain per-row split
-    finals = runs.subset(np.array(["@" not in r for r in run]))
+    finals = runs.subset(runs.true_budget)
     assert np.array_equal(fold_assignment(finals, 5, seed=0), kfold_indices(10, 5, 0))
     with pytest.raises(ClimbError, match="10 training runs"):
         fold_assignment(runs, 11, seed=0)

@@ -35,6 +35,22 @@ BAD_TABLES = [
         "'loss.fr' has no matching 'p.fr'",
     ),
     ("run,tokens,p.en,loss.en\n", "no rows"),
+    (
+        "run,train_run,tokens,p.en,p.de,loss.en,loss.de\n"
+        "r1,a,1e9,0.5,0.5,3.1,3.3\nr2,a,2e9,0.2,0.8,3.4,3.0\n",
+        "runs 'r1' and 'r2' share train_run 'a' but their 'p.en' differ",
+    ),
+    (
+        "run,train_run,tokens,params,p.en,p.de,loss.en,loss.de\n"
+        "r1,a,1e9,1e6,0.5,0.5,3.1,3.3\nr2,a,2e9,2e6,0.5,0.5,3.4,3.0\n",
+        "share train_run 'a' but their 'params' differ",
+    ),
+    (
+        GOOD.replace("run,tokens,", "run,tokens,true_budget,")
+        .replace("r1,1e9,", "r1,1e9,maybe,")
+        .replace("r2,1e9,", "r2,1e9,true,"),
+        "run 'r1': column 'true_budget' is 'maybe'; use true or false",
+    ),
 ]
 
 

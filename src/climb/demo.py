@@ -40,7 +40,7 @@ import numpy as np
 
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
-from climb.evaluation.cv import CVResult, cross_validate, run_groups
+from climb.evaluation.cv import CVResult, cross_validate
 from climb.laws.base import Law
 from climb.proxy.config import ModelConfig, TrainConfig
 from climb.report.build import heldout_errors
@@ -193,7 +193,7 @@ def grouped_cross_validate(
     def factory() -> Law:
         return get_law(law_name, seed=seed)
 
-    g = run_groups(runs) if groups is None else np.asarray(groups)
+    g = np.array(runs.train_run) if groups is None else np.asarray(groups)
     return cross_validate(factory, runs, folds, seed, groups=g)
 
 
@@ -315,13 +315,13 @@ def run_demo(
     with RunStore(out / "runs.db", create=False) as rs:
         table = rs.to_run_table()
     planned = {r.run_id for r in plan.runs}
-    runs = table.subset(np.array([g in planned for g in run_groups(table)]))
+    runs = table.subset(np.array([g in planned for g in table.train_run]))
     runs = runs.select_targets([t for t in langs if t in runs.targets])
     done()
 
     # 4. laws with cross-validation
     done = _run_stage(say, "laws", timings)
-    n_groups = len(set(run_groups(runs).tolist()))
+    n_groups = runs.n_train_runs
     folds = min(cfg.folds, n_groups)
     cv: dict[str, Any] = {}
     cv_failed: dict[str, str] = {}

@@ -6,8 +6,14 @@ Canonical layout (CSV, Parquet or JSONL), one row per evaluated model:
 column                meaning
 ====================  ==========================================================================
 ``run``               id of the evaluated model, unique
+``train_run``         optional: id of the training run the row was evaluated from (default: ``run``);
+                      rows of one training run (checkpoints, WSD cooldown branches) share it, and
+                      their mixture and model size
 ``tokens``            total training tokens ``D`` of the run (> 0)
 ``params``            optional: non-embedding model size ``N`` (> 0)
+``true_budget``       optional bool (default true): the row's model finished its learning-rate
+                      schedule at exactly ``tokens`` (a full run or a WSD cooldown branch); false
+                      for a mid-schedule checkpoint
 ``p.<source>``        mixture proportion of ``<source>`` (≥ 0, rows sum to 1 within 1e-3)
 ``loss.<source>``     validation loss on ``<source>``'s held-out text (finite, > 0; empty = not
                       measured)
@@ -16,6 +22,11 @@ anything else         kept as metadata (e.g. ``seed``, ``step``), ignored by the
 
 Sources with a ``p.`` column but no ``loss.`` column are pure donors. Every ``loss.`` source must
 also have a ``p.`` column (use a column of zeros for a language that is only evaluated).
+
+Training runs are the table's groups (:meth:`RunTable.groups`): cross-validation holds out and the
+bootstrap resamples whole training runs. A table written before ``train_run`` existed, whose
+checkpoint rows were named ``<run>@<tokens>``, is read once into that form (``train_run`` =
+``<run>``; those checkpoint rows, mid-schedule, get ``true_budget`` false).
 """
 
 from __future__ import annotations
@@ -61,6 +72,8 @@ class RunTable:
         targets: the ``T`` sources with measured loss (``loss.`` columns), a subset of ``sources``.
         loss: ``(n, T)`` validation losses; ``NaN`` where not measured.
         meta: extra columns, row-aligned (may be empty).
+        train_run: ``(n,)`` id of the training run of each row (default: its ``run``).
+        true_budget: ``(n,)`` bool: the row's model finished its schedule at ``tokens``.
     """
 
     run: list[str]
@@ -71,6 +84,21 @@ class RunTable:
     targets: list[str]
     loss: np.ndarray
     meta: pd.DataFrame = field(default_factory=pd.DataFrame)
+    train_run: list[str] = field(default_factory=list)
+    true_budget: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        n = len(self.run)
+        if not self.train_run:
+            object.__setattr__(self, "train_run", list(self.run))
+        if len(self.true_budget) == 0 and n:
+            object.__setattr__(self, "true_budget", np.ones(n, dtype=bool))
+        if len(self.train_run) != n or np.shape(self.true_budget) != (n,):
+            raise ClimbError(
+                f"run table: train_run and true_budget need one entry per row ({n}), got "
+                f"{len(self.train_run)} and {len(self.true_budget)}"
+            )
+        object.__setattr__(self, "true_budget", np.asarray(self.true_budget, dtype=bool))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -85,9 +113,13 @@ class RunTable:
         targets: Sequence[str],
         params: Any = None,
         meta: pd.DataFrame | None = None,
+        train_run: Sequence[str] | None = None,
+        true_budget: Any = None,
         origin: str = "run table",
     ) -> RunTable:
-        """Build and validate a table from arrays (the API twin of reading a file)."""
+        """Build and validate a table from arrays (the API twin of reading a file).
+
+        ``train_run`` (default: ``run``) and ``true_budget`` (default: all true) are per row."""
         n = len(run)
         tok = np.broadcast_to(np.asarray(tokens, dtype=float), (n,)).copy()
         par = (
@@ -96,8 +128,12 @@ class RunTable:
             else np.broadcast_to(np.asarray(params, dtype=float), (n,)).copy()
         )
         frame = pd.DataFrame({"run": list(run), "tokens": tok})
+        if train_run is not None:
+            frame["train_run"] = list(train_run)
         if par is not None:
             frame["params"] = par
+        if true_budget is not None:
+            frame["true_budget"] = np.broadcast_to(np.asarray(true_budget), (n,)).tolist()
         p_arr = np.asarray(p, dtype=float).reshape(n, len(sources))
         l_arr = np.asarray(loss, dtype=float).reshape(n, len(targets))
         for k, s in enumerate(sources):
@@ -195,28 +231,15 @@ class RunTable:
                 )
             p = p / sums[:, None]
 
-        loss = np.column_stack(
-            [_numeric(frame[LOSS_PREFIX + t], origin, LOSS_PREFIX + t) for t in targets]
-        )
-        empty = np.isnan(loss) if missing_loss is None else np.asarray(missing_loss, dtype=bool)
-        bad = ~empty & ~(np.isfinite(loss) & (loss > 0))
-        if bad.any():
-            i, k = np.argwhere(bad)[0]
-            raise ClimbError(
-                f"{origin}: run '{run[i]}': column 'loss.{targets[k]}' is {float(loss[i, k])!r}; "
-                "losses must be finite and > 0 (leave the cell empty if not measured)"
-            )
-        loss = np.where(empty, np.nan, loss)
-        if np.isnan(loss).all(axis=0).any():
-            k = int(np.flatnonzero(np.isnan(loss).all(axis=0))[0])
-            raise ClimbError(f"{origin}: column 'loss.{targets[k]}' has no measured value")
-
-        known = {"run", "tokens", "params"}
+        loss = _losses(frame, targets, run, origin, missing_loss)
+        train_run, true_budget = _training_runs(frame, run, origin)
+        _check_training_runs(train_run, p, params, run, sources, origin)
+        known = {"run", "tokens", "params", "train_run", "true_budget"}
         meta_cols = [
             c for c in cols if c not in known and not c.startswith((P_PREFIX, LOSS_PREFIX))
         ]
         meta = frame[meta_cols].reset_index(drop=True).copy() if meta_cols else pd.DataFrame()
-        return cls(run, tokens, params, sources, p, targets, loss, meta)
+        return cls(run, tokens, params, sources, p, targets, loss, meta, train_run, true_budget)
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -236,10 +259,12 @@ class RunTable:
         return cls.from_frame(frame, origin=str(path), missing_loss=mask)
 
     def to_frame(self) -> pd.DataFrame:
-        """The canonical frame (``run, tokens, [params], p.*, loss.*, meta…``)."""
-        data: dict[str, Any] = {"run": self.run, "tokens": self.tokens}
+        """The canonical frame (``run, train_run, tokens, [params], true_budget, p.*, loss.*,
+        meta…``)."""
+        data: dict[str, Any] = {"run": self.run, "train_run": self.train_run, "tokens": self.tokens}
         if self.params is not None:
             data["params"] = self.params
+        data["true_budget"] = self.true_budget
         for k, s in enumerate(self.sources):
             data[P_PREFIX + s] = self.p[:, k]
         for k, t in enumerate(self.targets):
@@ -276,6 +301,19 @@ class RunTable:
     def n_sources(self) -> int:
         return len(self.sources)
 
+    def groups(self) -> np.ndarray:
+        """Integer group of each row: its training run, numbered in order of first appearance.
+
+        Rows of one group are one model's evaluations (checkpoints, cooldown branches); resampling
+        and held-out splits take or leave whole groups."""
+        index: dict[str, int] = {}
+        return np.array([index.setdefault(g, len(index)) for g in self.train_run], dtype=int)
+
+    @property
+    def n_train_runs(self) -> int:
+        """Number of distinct training runs (groups)."""
+        return len(set(self.train_run))
+
     @property
     def target_columns(self) -> np.ndarray:
         """Index into ``sources`` of each target (targets ⊆ sources)."""
@@ -295,6 +333,8 @@ class RunTable:
             meta=self.meta.iloc[idx].reset_index(drop=True)
             if len(self.meta.columns)
             else pd.DataFrame(),
+            train_run=[self.train_run[i] for i in idx],
+            true_budget=self.true_budget[idx],
         )
 
     def select_targets(self, targets: Sequence[str]) -> RunTable:
@@ -307,7 +347,7 @@ class RunTable:
         idx = [self.targets.index(t) for t in targets]
         return RunTable(
             self.run, self.tokens, self.params, self.sources, self.p, list(targets),
-            self.loss[:, idx], self.meta,
+            self.loss[:, idx], self.meta, self.train_run, self.true_budget,
         )  # fmt: skip
 
     @staticmethod
@@ -330,6 +370,8 @@ class RunTable:
         """Counts and ranges, for a one-screen description."""
         return {
             "runs": len(self),
+            "train_runs": self.n_train_runs,
+            "true_budget_rows": int(self.true_budget.sum()),
             "sources": len(self.sources),
             "targets": len(self.targets),
             "token_budgets": sorted({float(x) for x in self.tokens}),
@@ -530,6 +572,117 @@ def _read_frame(path: Path, fmt: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise ClimbError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # pyarrow raises its own error types
         raise ClimbError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from None
+
+
+def _losses(
+    frame: pd.DataFrame,
+    targets: list[str],
+    run: list[str],
+    origin: str,
+    missing_loss: np.ndarray | None,
+) -> np.ndarray:
+    """The ``loss.`` columns: NaN where not measured; every other value finite and > 0."""
+    loss = np.column_stack(
+        [_numeric(frame[LOSS_PREFIX + t], origin, LOSS_PREFIX + t) for t in targets]
+    )
+    empty = np.isnan(loss) if missing_loss is None else np.asarray(missing_loss, dtype=bool)
+    bad = ~empty & ~(np.isfinite(loss) & (loss > 0))
+    if bad.any():
+        i, k = np.argwhere(bad)[0]
+        raise ClimbError(
+            f"{origin}: run '{run[i]}': column 'loss.{targets[k]}' is {float(loss[i, k])!r}; "
+            "losses must be finite and > 0 (leave the cell empty if not measured)"
+        )
+    loss = np.where(empty, np.nan, loss)
+    if np.isnan(loss).all(axis=0).any():
+        k = int(np.flatnonzero(np.isnan(loss).all(axis=0))[0])
+        raise ClimbError(f"{origin}: column 'loss.{targets[k]}' has no measured value")
+    return loss
+
+
+_TRUE = {"true", "1", "1.0", "yes", "t", "y"}
+_FALSE = {"false", "0", "0.0", "no", "f", "n"}
+
+
+def _training_runs(
+    frame: pd.DataFrame, run: list[str], origin: str
+) -> tuple[list[str], np.ndarray]:
+    """``train_run`` and ``true_budget`` of each row, with their defaults.
+
+    Without a ``train_run`` column, a table whose ids use the old checkpoint convention
+    ``<run>@<tokens>`` gets ``train_run = <run>``, and (without a ``true_budget`` column) its
+    ``@`` rows are mid-schedule checkpoints; otherwise every row is its own training run."""
+    legacy = "train_run" not in frame.columns and any(_checkpoint_id(r) for r in run)
+    if "train_run" in frame.columns:
+        train_run = []
+        for i, (r, v) in enumerate(zip(run, frame["train_run"].tolist())):
+            if _is_empty(v):
+                train_run.append(r)
+            elif isinstance(v, str | int | np.integer) and not isinstance(v, bool):
+                train_run.append(str(v).strip())
+            else:
+                raise ClimbError(
+                    f"{origin}: row {i + 1}: column 'train_run' is {v!r}; expected a run id"
+                )
+    else:
+        train_run = [r.rsplit("@", 1)[0] if legacy and _checkpoint_id(r) else r for r in run]
+    if "true_budget" not in frame.columns:
+        return train_run, np.array([not (legacy and _checkpoint_id(r)) for r in run], dtype=bool)
+    flags = np.ones(len(run), dtype=bool)
+    for i, v in enumerate(frame["true_budget"].tolist()):
+        if _is_empty(v):
+            continue
+        if isinstance(v, bool | np.bool_):
+            flags[i] = bool(v)
+        elif isinstance(v, int | float | np.number) and float(v) in (0.0, 1.0):
+            flags[i] = float(v) == 1.0
+        elif isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
+            flags[i] = v.strip().lower() in _TRUE
+        else:
+            raise ClimbError(
+                f"{origin}: run '{run[i]}': column 'true_budget' is {v!r}; use true or false"
+            )
+    return train_run, flags
+
+
+def _checkpoint_id(run_id: str) -> bool:
+    """The old checkpoint-row convention: ``<run>@<tokens>``."""
+    head, sep, tail = run_id.rpartition("@")
+    return bool(sep and head and tail.isdigit())
+
+
+def _is_empty(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == ""
+
+
+def _check_training_runs(
+    train_run: list[str],
+    p: np.ndarray,
+    params: np.ndarray | None,
+    run: list[str],
+    sources: list[str],
+    origin: str,
+) -> None:
+    """Rows of one training run share its mixture and model size (one model, several evaluations)."""
+    first: dict[str, int] = {}
+    for i, g in enumerate(train_run):
+        j = first.setdefault(g, i)
+        if j == i:
+            continue
+        diff = np.abs(p[i] - p[j])
+        if diff.max() > 1e-6:
+            k = int(np.flatnonzero(diff > 1e-6)[0])
+            raise ClimbError(
+                f"{origin}: runs '{run[j]}' and '{run[i]}' share train_run '{g}' but their "
+                f"'p.{sources[k]}' differ ({p[j, k]:.6g} vs {p[i, k]:.6g}); rows of one training "
+                "run have one mixture"
+            )
+        if params is not None and params[i] != params[j]:
+            raise ClimbError(
+                f"{origin}: runs '{run[j]}' and '{run[i]}' share train_run '{g}' but their "
+                f"'params' differ ({params[j]:.6g} vs {params[i]:.6g}); rows of one training "
+                "run have one model size"
+            )
 
 
 def _numeric(col: pd.Series, origin: str, name: str) -> np.ndarray:

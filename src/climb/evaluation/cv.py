@@ -3,9 +3,9 @@
 Runs are shuffled with ``seed`` and split into ``folds`` folds; each fold is predicted by the law
 fitted on the other folds. Metrics are computed on the pooled out-of-fold predictions.
 
-Rows of one training run stay in one fold: a sweep stores a run's checkpoint evaluations as rows
-``<run>@<tokens>`` beside its final row ``<run>`` (:func:`run_groups`), and holding out only some
-of them would leak the held-out run into the fit.
+Rows of one training run stay in one fold: a sweep stores a run's checkpoint (or cooldown-branch)
+evaluations as rows of one training run (the run table's ``train_run``, :meth:`RunTable.groups`),
+and holding out only some of them would leak the held-out run into the fit.
 """
 
 from __future__ import annotations
@@ -80,27 +80,22 @@ def kfold_indices(n: int, folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def run_groups(runs: RunTable) -> np.ndarray:
-    """Training-run id of each row: checkpoint rows ``id@tokens`` belong to run ``id``."""
-    return np.array([r.split("@", 1)[0] for r in runs.run])
-
-
 def fold_assignment(
     runs: RunTable, folds: int, seed: int, groups: str | np.ndarray | None = "auto"
 ) -> np.ndarray:
     """Fold id of each row. ``groups``: ``None`` = every row alone; an array = a group label per
     row (whole groups share a fold, groups shuffled in sorted order); ``"auto"`` = the training
-    runs of :func:`run_groups` when any row is a checkpoint row (``@`` in its id), else ``None``."""
+    runs' ``train_run`` when some training run has several rows, else ``None``."""
     n = len(runs)
     if isinstance(groups, str):
         if groups != "auto":
             raise ClimbError(f"groups must be 'auto', None or one label per row, got {groups!r}")
-        groups = run_groups(runs) if any("@" in r for r in runs.run) else None
+        groups = np.array(runs.train_run) if runs.n_train_runs < n else None
     if int(folds) < 2:
-        raise ClimbError(f"--folds must be ≥ 2, got {folds}")
+        raise ClimbError(f"folds must be ≥ 2, got {folds}")
     if groups is None:
         if int(folds) > n:
-            raise ClimbError(f"--folds {folds} is more than the {n} runs; use at most {n}")
+            raise ClimbError(f"folds = {folds} is more than the {n} runs; use at most {n}")
         return kfold_indices(n, int(folds), seed)
     labels = np.asarray(groups)
     if labels.shape != (n,):
@@ -108,7 +103,7 @@ def fold_assignment(
     uniq = sorted(set(labels.tolist()))
     if int(folds) > len(uniq):
         raise ClimbError(
-            f"--folds {folds} is more than the {len(uniq)} training runs; use at most {len(uniq)}"
+            f"folds = {folds} is more than the {len(uniq)} training runs; use at most {len(uniq)}"
         )
     by_group = dict(zip(uniq, kfold_indices(len(uniq), int(folds), seed)))
     return np.array([by_group[x] for x in labels.tolist()], dtype=int)
@@ -167,4 +162,4 @@ def _predict_aligned(law: Law, runs: RunTable) -> np.ndarray:
     return out
 
 
-__all__ = ["CVResult", "cross_validate", "fold_assignment", "kfold_indices", "run_groups"]
+__all__ = ["CVResult", "cross_validate", "fold_assignment", "kfold_indices"]

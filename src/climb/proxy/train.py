@@ -190,8 +190,9 @@ def train_run(
 ) -> list[Row]:
     """Train one proxy model on ``spec.mixture`` and return its run-table rows.
 
-    Returns one row per checkpoint fraction (run id ``f"{run_id}@{tokens}"``, ``final=False``)
-    and a last row with run id ``spec.run_id`` (``final=True``). Each row has ``run``, ``tokens``,
+    Returns one row per checkpoint fraction (run id ``f"{run_id}@{tokens}"``, ``final=False``,
+    ``true_budget=False``) and a last row with run id ``spec.run_id`` (``final=True``,
+    ``true_budget=True``); every row has ``train_run = spec.run_id``. Each row has ``run``, ``tokens``,
     ``params`` (the law's N), ``p.<src>`` and ``loss.<src>`` (bits per byte) for every source in
     ``spec.mixture``, and metadata: ``seed``, ``final``, ``step``, ``planned_tokens``, ``wall_s``,
     ``tokens_per_s``, ``spec_hash``, ``tokenizer``, ``device``, ``compile``, ``bf16``.
@@ -322,7 +323,9 @@ def _train(
             rows.append(
                 {
                     "run": spec.run_id if final else f"{spec.run_id}@{done}",
+                    "train_run": spec.run_id,
                     "tokens": done,
+                    "true_budget": final,  # a cosine checkpoint is mid-schedule
                     **base,
                     **{f"loss.{s}": losses[s] for s in sources},
                     **meta,
