@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import climb.laws
 from climb.allocation import allocate, bootstrap_allocation, climb_params_of
 from climb.allocation.plan import plan_allocation
 from climb.allocation.synthetic import random_climb_json
@@ -61,7 +62,12 @@ def test_plan_with_runs_has_msl_baseline_and_intervals(law_and_runs: tuple[dict,
     assert plan.gap("msl") >= -1e-10
     assert plan.result.intervals is not None and set(plan.result.intervals) == set(law["sources"])
     d = plan.to_dict()
-    assert d["bootstrap"]["resamples"] + d["bootstrap"]["failed"] == 4
+    assert plan.bootstrap is not None
+    assert (d["bootstrap"]["resamples"], d["bootstrap"]["failed"]) == (4, 0)  # no refit failed
+    samples = plan.bootstrap.samples
+    for k, s in enumerate(plan.bootstrap.sources):  # percentile intervals of the refits
+        want = tuple(np.quantile(samples[:, k], [0.025, 0.975]))
+        np.testing.assert_allclose(plan.result.intervals[s], want, rtol=1e-12)
     assert set(d["baselines"]) == {"uniform", "isolated", "msl"}
 
 
@@ -82,3 +88,66 @@ def test_cli_bootstrap_json(
     assert set(lo_hi) == set(law["sources"])
     assert all(0.0 <= a <= b <= 1.0 for a, b in lo_hi.values())
     assert out["baselines"]["msl"]["objective"] >= out["objective"] - 1e-10
+
+
+def runs_with_checkpoints(
+    law: dict, n_runs: int, fracs: tuple[float, ...], noise: float, seed: int, grouped: bool = True
+) -> RunTable:
+    """``n_runs`` training runs, each evaluated at ``fracs`` of its budget; a run's noise (its seed,
+    its data order) is shared by all its rows. ``grouped=False`` forgets which rows form a run."""
+    P, S, T = climb_params_of(law)
+    K = len(S)
+    rng = np.random.default_rng(seed)
+    mix = np.vstack([np.eye(K), rng.dirichlet(np.ones(K), n_runs - K)])
+    p, tokens, loss, run, train_run = [], [], [], [], []
+    for i, pi in enumerate(mix):
+        shared = np.exp(rng.normal(0.0, noise, len(T)))
+        for f in fracs:
+            d = f * 4e9
+            p.append(pi)
+            tokens.append(d)
+            loss.append(P.loss_from_ratio(P.effective_ratio(pi, d)[0], d) * shared)
+            run.append(f"r{i}-{f}")
+            train_run.append(f"r{i}")
+    return RunTable.from_arrays(
+        run=run, tokens=tokens, p=np.array(p), sources=S, loss=np.array(loss), targets=T,
+        train_run=train_run if grouped else None,
+    )  # fmt: skip
+
+
+def test_bootstrap_resamples_whole_training_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refit sees all or none of a training run's rows (each drawn copy complete), and as
+    many training runs as the table has."""
+    law = random_climb_json(3, 0, transfer=(0.0, 0.2), kappa=0.0)
+    runs = runs_with_checkpoints(law, 8, (0.25, 0.5, 1.0), 0.02, seed=0)
+    seen: list[RunTable] = []
+
+    class Recorder:
+        def fit(self, table: RunTable) -> dict:
+            seen.append(table)
+            return law
+
+    monkeypatch.setattr(climb.laws, "get_law", lambda *a, **k: Recorder())
+    bootstrap_allocation(runs, 1e10, n_boot=12, seed=3)
+    assert len(seen) == 12
+    for table in seen:
+        assert len(table) == len(runs) and table.n_train_runs <= runs.n_train_runs
+        copies = {g: table.run.count(f"{g}-1.0") for g in set(table.train_run)}
+        for row, g in zip(table.run, table.train_run):
+            assert table.run.count(row) == copies[g] >= 1, (row, g)  # the whole run, every copy
+    assert any(t.n_train_runs < runs.n_train_runs for t in seen)  # it does resample
+
+
+@pytest.mark.slow
+def test_bootstrap_over_runs_is_wider_than_over_rows() -> None:
+    """Checkpoint rows of a run share its noise: resampling rows treats them as independent draws
+    and narrows the intervals by about sqrt(rows per run); resampling runs does not."""
+    law = random_climb_json(3, 0, transfer=(0.0, 0.2), kappa=0.0)
+    spread = {}
+    for grouped in (True, False):
+        runs = runs_with_checkpoints(law, 12, (0.25, 0.5, 1.0), 0.03, seed=0, grouped=grouped)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            boot = bootstrap_allocation(runs, 1e10, n_boot=40, seed=0, law_name="isolated")
+        spread[grouped] = boot.samples.std(axis=0).sum()
+    assert spread[True] > 1.3 * spread[False]  # sqrt(3) = 1.73 expected

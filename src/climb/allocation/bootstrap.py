@@ -1,8 +1,11 @@
 """Uncertainty of the allocation: refit the Climb law on resampled runs and reallocate.
 
-For ``b = 1..B``: draw ``n`` runs with replacement, fit ``get_law("climb", seed=seed + b)`` on
-them, allocate with the same budget, weights, bounds, caps and objective, and keep ``p^(b)``.
-The interval of each proportion is the percentile interval of ``p_k^(b)`` at ``level``.
+For ``b = 1..B``: draw ``G`` training runs with replacement from the table's ``G`` training runs
+(:meth:`RunTable.groups`; a drawn run brings all its rows — checkpoints, cooldown branches — since
+they share the run's seed and data order, and are not independent draws), fit
+``get_law("climb", seed=seed + b)`` on them, allocate with the same budget, weights, bounds, caps
+and objective, and keep ``p^(b)``. The interval of each proportion is the percentile interval of
+``p_k^(b)`` at ``level``. A table with one row per run resamples its rows.
 """
 
 from __future__ import annotations
@@ -34,6 +37,19 @@ class BootstrapResult:
         return {s: (float(a), float(b)) for s, a, b in zip(self.sources, self.low, self.high)}
 
 
+def run_members(runs: RunTable) -> list[np.ndarray]:
+    """Row indices of each training run (group ``g`` of :meth:`RunTable.groups` at position ``g``)."""
+    groups = runs.groups()
+    order = np.argsort(groups, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(groups[order])) + 1)
+
+
+def resample_runs(members: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Rows of ``G`` training runs drawn with replacement from the ``G`` runs of ``members``."""
+    pick = rng.integers(0, len(members), size=len(members))
+    return np.concatenate([members[g] for g in pick])
+
+
 def bootstrap_allocation(
     runs: RunTable,
     tokens: float,
@@ -55,13 +71,13 @@ def bootstrap_allocation(
     if not 0.0 < level < 1.0:
         raise ClimbError(f"--level must be in (0, 1), got {level}")
     rng = np.random.default_rng(seed)
-    n = len(runs)
+    members = run_members(runs)
     samples: list[np.ndarray] = []
     failed = 0
     sources: list[str] | None = None
     fit_warnings: list[str] = []
     for b in range(n_boot):
-        idx = rng.integers(0, n, size=n)
+        idx = resample_runs(members, rng)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
