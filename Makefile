@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch pinned explicitly: a CPU build on these machines; see README "Installing".
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[train,corpus,ray,hf,dev]'
+	$(BIN)/pip install -q -e '.[train,corpus,ray,hf,tensorboard,mlflow,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
