@@ -393,3 +393,55 @@ def test_bootstrap_refits_and_reallocates_a_saturating_law() -> None:
     np.testing.assert_allclose(boot.samples.sum(axis=1), 1.0, atol=1e-12)
     assert (boot.low <= boot.high).all()
     assert np.abs(np.median(boot.samples, axis=0) - truth.proportions).max() < 0.1
+
+
+def _interfering_law(neg: float) -> dict:
+    """6 languages, transfer weights ~ U(neg, 0.3) (many strongly negative), every η = 0.4."""
+    law = random_climb_json(6, 0, transfer=(neg, 0.3), kappa=0.0)
+    law["params"]["eta"] = [0.4] * 6
+    return law
+
+
+def test_non_convex_law_whose_usual_starts_are_all_infeasible_is_solved() -> None:
+    """Bug: every usual start (the η = 1 optimum, uniform, mid-bounds, random mixes) leaves some
+    r_i ≤ 0, so the allocator raised "no allocation … positive effective ratio", although a
+    mixture with min r = 0.0595 exists. It now starts from the max-min-r mixture."""
+    from climb.allocation.saturating import linear_warm_start, max_min_ratio
+    from climb.laws.climb import R_FLOOR
+
+    law = _interfering_law(-0.5)
+    problem = _problem(law)
+    assert not problem.convex
+    ratio = problem.ratio_map
+    warm = linear_warm_start(problem)[0]
+    for q in (warm, np.full(6, 1 / 6)):
+        assert q is None or ratio(q).min() <= R_FLOOR  # the old starts: infeasible
+    p_star, t = max_min_ratio(problem)
+    assert abs(p_star.sum() - 1) < 1e-12 and (p_star >= 0).all()
+    assert t > 0.05 and ratio(p_star).min() == pytest.approx(t, abs=1e-12)
+    for method in ("auto", "convex"):
+        res = allocate(law, 1e10, method=method)
+        assert res.success and res.path.startswith("multistart"), res.message
+        assert abs(res.proportions.sum() - 1) < 1e-12 and (res.proportions >= 0).all()
+        assert (res.effective_ratio > R_FLOOR).all()
+        assert res.objective <= problem.objective_sum(p_star)  # descended from the start
+    worst = allocate(law, 1e10, objective="worst")
+    assert (worst.effective_ratio > R_FLOOR).all()
+    assert worst.objective <= problem.objective_worst(p_star)
+
+
+def test_truly_infeasible_interference_says_how_far_off_it_is() -> None:
+    problem = _problem(_interfering_law(-0.8))
+    with pytest.raises(ClimbError, match=r"best mixture reaches min r = -0\.1\d+\); relax bounds"):
+        solve_problem(problem)
+
+
+def test_max_min_ratio_of_the_isolated_law_is_the_uniform_mix() -> None:
+    """W = I, no bounds: max_p min_i p_i on the simplex is 1/S at the uniform mix (an LP)."""
+    from climb.allocation.problem import with_identity_transfer
+    from climb.allocation.saturating import max_min_ratio
+
+    problem = with_identity_transfer(_problem(random_climb_json(5, 1)))
+    p, t = max_min_ratio(problem)
+    assert t == pytest.approx(0.2, abs=1e-12)
+    np.testing.assert_allclose(p, 0.2, atol=1e-12)

@@ -34,7 +34,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import linprog, minimize
 
 from climb.allocation import two_step
 from climb.allocation.convex import SATURATING_CLARABEL, cvxpy_ratio, solve_convex
@@ -113,6 +113,12 @@ def polish_kkt(problem: AllocationProblem, p: np.ndarray, iters: int = 6) -> np.
 
 
 def _starts(problem: AllocationProblem, n: int, seed: int = 0) -> list[np.ndarray]:
+    """Feasible starts (every weighted ``r_i > R_FLOOR``) of the non-convex local solves: the
+    warm start, uniform, mid-bounds and random mixes; when none of them is feasible, the mixture
+    that maximizes ``min_i r_i`` (:func:`max_min_ratio`) and, for each of them, the largest step
+    from it towards that start (½, ¼, ⅒ of the way) that stays feasible.
+
+    Raises ClimbError: no mixture within the bounds and caps has every weighted ``r_i > 0``."""
     S = problem.n_sources
     rng = np.random.default_rng(seed)
     raw: list[np.ndarray | None] = [linear_warm_start(problem)[0], np.full(S, 1.0 / S)]
@@ -121,13 +127,81 @@ def _starts(problem: AllocationProblem, n: int, seed: int = 0) -> list[np.ndarra
         raw.append(rng.dirichlet(np.full(S, 0.5)))
     ratio = problem.ratio_map.restrict(problem.active)
     out = []
-    for q in raw:
-        if q is None:
-            continue
-        p = project_to_constraints(q, problem.lo, problem.hi)
+    projected = [project_to_constraints(q, problem.lo, problem.hi) for q in raw if q is not None]
+    for p in projected:
         if (ratio(p) > R_FLOOR).all():
             out.append(p)
+    if out:
+        return out
+    best, t = max_min_ratio(problem)
+    if not t > R_FLOOR:
+        raise ClimbError(
+            "no allocation within the bounds and caps gives every weighted target a positive "
+            f"effective ratio under this law (the best mixture reaches min r = {t:.3g}); relax "
+            "bounds or the caps (unique_tokens, max_epochs), or give that target weight 0"
+        )
+    out = [best]
+    for p in projected:  # the nearest feasible blend with each usual start, for diversity
+        for lam in (0.5, 0.25, 0.1):
+            q = project_to_constraints((1.0 - lam) * best + lam * p, problem.lo, problem.hi)
+            if (ratio(q) > R_FLOOR).all():
+                out.append(q)
+                break
     return out
+
+
+def max_min_ratio(problem: AllocationProblem, n_starts: int = 8) -> tuple[np.ndarray, float]:
+    """The mixture that maximizes ``t = min_i r_i(p)`` over weighted targets within the bounds
+    and caps, and ``t``: ``max t`` s.t. ``r_i(p) ≥ t``, ``Σ p = 1``, ``lo ≤ p ≤ hi``.
+
+    For the linear law (``r = W(D*) p``) this is a linear program, solved exactly. With transfer
+    saturation ``r_i`` is smooth but, with negative transfer, not concave: SLSQP on ``(p, t)``
+    with the analytic Jacobian ``[J, −1]`` from that linear program's solution, the uniform mix,
+    mid-bounds and ``n_starts`` random mixes, best kept (a local maximum: with negative transfer
+    the global one is not guaranteed)."""
+    act = problem.active
+    S = problem.n_sources
+    W = problem.W[act]
+    # the linear program: maximize t s.t. W p − t ≥ 0 (as −W p + t ≤ 0), Σ p = 1, bounds
+    lp = linprog(
+        np.r_[np.zeros(S), -1.0],
+        A_ub=np.hstack([-W, np.ones((W.shape[0], 1))]),
+        b_ub=np.zeros(W.shape[0]),
+        A_eq=np.r_[np.ones(S), 0.0][None, :],
+        b_eq=[1.0],
+        bounds=[*zip(problem.lo, problem.hi), (None, None)],
+        method="highs",
+    )
+    if lp.status != 0:
+        raise ClimbError(f"no mixture meets the bounds and caps ({lp.message})")
+    p_lp = project_to_constraints(np.asarray(lp.x[:S], dtype=float), problem.lo, problem.hi)
+    ratio = problem.ratio_map.restrict(act)
+    if problem.linear:
+        return p_lp, float(ratio(p_lp).min())
+    rng = np.random.default_rng(0)
+    starts = [p_lp, np.full(S, 1.0 / S), 0.5 * (problem.lo + problem.hi)]
+    starts += [rng.dirichlet(np.full(S, 0.5)) for _ in range(n_starts)]
+    cons = [
+        {"type": "eq", "fun": lambda x: np.array([x[:S].sum() - 1.0]),
+         "jac": lambda x: np.r_[np.ones(S), 0.0][None, :]},
+        {"type": "ineq", "fun": lambda x: ratio(x[:S]) - x[S],
+         "jac": lambda x: np.hstack([ratio.jacobian(x[:S]), -np.ones((int(act.sum()), 1))])},
+    ]  # fmt: skip
+    best, best_t = p_lp, float(ratio(p_lp).min())
+    for q in starts:
+        p0 = project_to_constraints(q, problem.lo, problem.hi)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = minimize(
+                lambda x: -x[S], np.r_[p0, ratio(p0).min()], jac=lambda x: -np.eye(S + 1)[S],
+                method="SLSQP", bounds=[*zip(problem.lo, problem.hi), (None, None)],
+                constraints=cons, options={"maxiter": 500, "ftol": 1e-12},
+            )  # fmt: skip
+        p = project_to_constraints(np.asarray(res.x[:S], dtype=float), problem.lo, problem.hi)
+        t = float(ratio(p).min())
+        if t > best_t:
+            best, best_t = p, t
+    return best, best_t
 
 
 def multistart_newton(problem: AllocationProblem, n_starts: int = N_STARTS) -> SolverOutput:
