@@ -11,8 +11,7 @@ from climb.errors import ClimbError
 from climb.evaluation.cv import cross_validate, kfold_indices
 from climb.evaluation.effective_ratio import observed_effective_ratios
 from climb.evaluation.metrics import evaluate, evaluate_predictions, target_metrics
-from climb.laws.climb import ClimbLaw
-from climb.laws.climb_msl import ClimbMSLLaw
+from climb.laws.climb import ClimbLaw, ClimbMSLLaw
 from climb.laws.simulate import simulate, simulate_runs
 
 

@@ -91,7 +91,7 @@ def test_msl_recovers_its_own_parameters() -> None:
         np.testing.assert_allclose(getattr(law, attr), MSL_TRUE[key], rtol=2e-3, atol=2e-4)
     pred = law.predict_runs(runs)
     np.testing.assert_allclose(pred, runs.loss, rtol=1e-5)
-    assert all(r.success for r in law.fit_results_)
+    assert all(r["success"] for r in law.diagnostics_.targets)
 
 
 def test_msl_single_scale_collapses_to_a_constant_and_recovers_gamma() -> None:

@@ -14,13 +14,14 @@ from climb.errors import ClimbError, ClimbWarning
 from climb.laws import get_law, law_from_json, load_law
 from climb.laws.climb import (
     ClimbLaw,
+    ClimbMSLLaw,
     ClimbParams,
     IsolatedLaw,
     TargetDesign,
     climb_target_model,
+    msl_target_model,
     transfer,
 )
-from climb.laws.climb_msl import ClimbMSLLaw, msl_target_model
 from climb.laws.fitting import (
     fit_log_huber,
     fit_per_target,

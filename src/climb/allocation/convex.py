@@ -25,7 +25,7 @@ from scipy.optimize import linprog
 from climb.allocation.problem import AllocationProblem, project_to_constraints
 from climb.allocation.two_step import SolverOutput
 from climb.errors import ClimbError
-from climb.laws.climb import R_FLOOR, TRANSFER_EPS
+from climb.laws.climb.ratio import R_FLOOR
 
 SATURATING_CLARABEL = {"max_step_fraction": 0.9}
 """Clarabel stalls ("insufficient progress") on the many power cones of a saturating law at
@@ -47,7 +47,6 @@ def solve_convex(problem: AllocationProblem, *, tol: float = 1e-10) -> SolverOut
             "(this law may be non-convex); use --method auto"
         )
     act = problem.active
-    W = problem.W[act]
     c = problem.coef[act]
     beta = problem.beta[act]
     # scale so that the objective is O(1) at the uniform mix (conditioning of the conic solver)
@@ -57,7 +56,7 @@ def solve_convex(problem: AllocationProblem, *, tol: float = 1e-10) -> SolverOut
     scale = float(c @ r_uniform ** (-beta))
     scale = scale if np.isfinite(scale) and scale > 0 else 1.0
     p = cp.Variable(problem.n_sources)
-    r = W @ p if problem.linear else cvxpy_ratio(problem, p, act)
+    r = cvxpy_ratio(problem, p, act)
     terms = [(c[i] / scale) * cp.power(r[i], -float(beta[i]), approx=False) for i in range(len(c))]
     constraints = [cp.sum(p) == 1, p >= problem.lo, p <= problem.hi, r >= R_FLOOR]
     prob = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms))), constraints)
@@ -81,29 +80,10 @@ def solve_convex(problem: AllocationProblem, *, tol: float = 1e-10) -> SolverOut
 
 
 def cvxpy_ratio(problem: AllocationProblem, p: Any, rows: np.ndarray) -> Any:
-    """``r_i = p_{own(i)} + Σ_{j≠own(i)} W_ij ((p_j + ε)^η_i − ε^η_i)`` of the selected targets as
-    a cvxpy expression: ``cp.power(p + ε, η)`` is concave for ``0 < η < 1``, so ``r_i`` is
-    DCP-concave when its transfer weights are ``≥ 0``. Targets sharing an ``η`` share one power
-    vector (over the columns they draw on)."""
-    import cvxpy as cp
-
-    rm = problem.ratio_map
-    idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
-    Wt = rm.Wt[idx]
-    eta = rm.eta[idx, 0]
-    own = rm.own[idx]
-    parts: list[Any] = [None] * len(idx)
-    for e in np.unique(eta):
-        grp = np.flatnonzero(eta == e)
-        cols = np.flatnonzero((Wt[grp] != 0).any(axis=0))
-        if e == 1.0 or cols.size == 0:
-            expr = Wt[grp] @ p
-        else:
-            powers = cp.power(p[cols] + TRANSFER_EPS, float(e), approx=False)
-            expr = Wt[grp][:, cols] @ powers - TRANSFER_EPS ** float(e) * Wt[grp].sum(axis=1)
-        for n, i in enumerate(grp):
-            parts[i] = expr[n]
-    return cp.hstack([p[int(own[n])] + parts[n] for n in range(len(idx))])
+    """``r`` of the selected targets as a cvxpy expression of ``p``
+    (:meth:`climb.laws.climb.ratio.RatioMap.cvxpy_expression`; DCP-concave when the transfer
+    weights into saturating targets are ``≥ 0``)."""
+    return problem.ratio_map.cvxpy_expression(p, rows)
 
 
 def _r_min(problem: AllocationProblem, t: float) -> tuple[np.ndarray, bool]:

@@ -7,7 +7,8 @@ For a Climb law at target budget ``D*`` and model size ``N*``::
     subject to Σ_k p_k = 1,  lo_k ≤ p_k ≤ hi_k,  p_k D* ≤ e_max U_k (caps)
     with       r_i = p_i + Σ_{j≠i} W(D*)_ij φ_{η_i}(p_j),   φ_η(p) = (p + ε)^η − ε^η
 
-(``r = W(D*) p`` when every ``η_i = 1``, the linear law; see :class:`RatioMap`.)
+(``r = W(D*) p`` when every ``η_i = 1``, the linear law; ``r``, its Jacobian and curvature are
+computed by :class:`climb.laws.climb.ratio.RatioMap`.)
 
 Caps are folded into the upper bounds (``hi_k ← min(hi_k, e_max U_k / D*)``). Only *active*
 targets (``ω_i > 0`` and ``B_i > 0``) enter the objective; every source without an active target
@@ -32,76 +33,14 @@ from typing import Any
 import numpy as np
 
 from climb.errors import ClimbError
-from climb.laws.climb import R_FLOOR, TRANSFER_EPS, ClimbParams
+from climb.laws.climb import ClimbParams
+from climb.laws.climb.ratio import R_FLOOR, RatioMap
 
 BOUND_TOL = 1e-12
 """Proportions within this of a bound count as at the bound."""
 
 DEFAULT_MAX_EPOCHS = 4.0
 """Epoch cap used when unique tokens are given without ``max_epochs`` (Muennighoff et al. 2023)."""
-
-
-class RatioMap:
-    """The effective ratio of a set of target rows as a function of ``p`` (one budget ``D*``)::
-
-        r_i(p) = p_{own(i)} + Σ_{j≠own(i)} W_ij φ_{η_i}(p_j),   φ_η(p) = (p + ε)^η − ε^η
-
-    with its Jacobian ``J_ik = ∂r_i/∂p_k`` (``W_ik φ'_{η_i}(p_k)``, 1 at the own column) and its
-    curvature ``C_ik = ∂²r_i/∂p_k²`` (``W_ik φ''_{η_i}(p_k)``, ``φ'' = η(η−1)(p+ε)^(η−2)``):
-    ``r_i`` is separable in ``p``, so its Hessian is ``diag(C_i·)``. With ``η`` all 1 (``linear``)
-    it is ``r = W p``, ``J = W``, ``C = 0``. One ``exp`` of the ``(T, S)`` table
-    ``η_i log(p_k + ε)`` gives ``r``, ``J`` and ``C`` (the same values as
-    :func:`climb.laws.climb.transfer` / :func:`~climb.laws.climb.transfer_slope`).
-    """
-
-    def __init__(self, W: np.ndarray, own: np.ndarray, eta: np.ndarray | None) -> None:
-        self.W = np.asarray(W, dtype=float)
-        self.linear = eta is None or bool(np.all(np.asarray(eta) == 1.0))
-        if self.linear:
-            return
-        T = self.W.shape[0]
-        self.own = np.asarray(own, dtype=int)
-        self.rows = np.arange(T)
-        self.Wt = self.W.copy()
-        self.Wt[self.rows, self.own] = 0.0  # transfer weights (own column enters linearly)
-        self.eta = np.asarray(eta, dtype=float)[:, None]
-        self.offset = TRANSFER_EPS ** self.eta[:, 0] * self.Wt.sum(axis=1)  # Σ_j W_ij ε^η_i
-
-    def _powers(self, p: np.ndarray) -> np.ndarray:
-        """``(p_k + ε)^η_i`` as a ``(T, S)`` table."""
-        return np.exp(self.eta * np.log(np.maximum(p, 0.0) + TRANSFER_EPS)[None, :])
-
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        if self.linear:
-            return np.asarray(self.W @ p, dtype=float)
-        M = self._powers(p)
-        return np.asarray(p[self.own] + np.einsum("ts,ts->t", self.Wt, M) - self.offset)
-
-    def jacobian(self, p: np.ndarray) -> np.ndarray:
-        """``J = ∂r/∂p``, ``(T, S)``."""
-        if self.linear:
-            return self.W
-        J = self.Wt * self.eta * self._powers(p) / (np.maximum(p, 0.0) + TRANSFER_EPS)[None, :]
-        J[self.rows, self.own] = 1.0
-        return J
-
-    def second_order(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(r, J, C)`` with ``C_ik = ∂²r_i/∂p_k²`` (zero at the own column)."""
-        if self.linear:
-            return self(p), self.W, np.zeros_like(self.W)
-        q = np.maximum(p, 0.0) + TRANSFER_EPS
-        WM = self.Wt * self._powers(p)
-        r = p[self.own] + WM.sum(axis=1) - self.offset
-        J = self.eta * WM / q[None, :]
-        J[self.rows, self.own] = 1.0
-        C = (self.eta * (self.eta - 1.0)) * WM / (q * q)[None, :]
-        return np.asarray(r), J, C
-
-    def restrict(self, rows: np.ndarray) -> RatioMap:
-        """The map of the selected target rows (a boolean mask or indices)."""
-        if self.linear:
-            return RatioMap(self.W[rows], np.zeros(0, dtype=int), None)
-        return RatioMap(self.W[rows], self.own[rows], self.eta[rows, 0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,14 +132,10 @@ class AllocationProblem:
     def effective_ratio(self, p: np.ndarray) -> np.ndarray:
         """``r_i = p_i + Σ_{j≠i} W(D*)_ij φ_{η_i}(p_j)`` (``= W(D*) p`` for the linear law),
         unfloored."""
-        if self.linear:
-            return np.asarray(self.W @ p, dtype=float)
         return self.ratio_map(np.asarray(p, dtype=float))
 
     def ratio_jacobian(self, p: np.ndarray) -> np.ndarray:
         """``J = ∂r/∂p`` at ``p``: ``(T, S)``, ``W(D*)`` for the linear law."""
-        if self.linear:
-            return self.W
         return self.ratio_map.jacobian(np.asarray(p, dtype=float))
 
     def predicted_loss(self, p: np.ndarray) -> np.ndarray:

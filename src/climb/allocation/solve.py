@@ -14,12 +14,9 @@ from climb.allocation.result import AllocationResult
 from climb.allocation.saturating import solve_saturating, solve_worst_eta
 from climb.allocation.two_step import SolverOutput, active_set, solve_two_step
 from climb.errors import ClimbError
-from climb.laws import law_from_json, read_law_json
+from climb.laws import law_class, law_from_json, read_law_json
 from climb.laws.climb import ClimbParams
 from climb.laws.fitting import blas_threads
-
-ALLOCATABLE = ("climb", "isolated")
-"""Laws the allocator optimizes (climb-msl keeps a ClimbParams too, but its loss has another form)."""
 
 METHODS = ("auto", "two-step", "active-set", "convex")
 OBJECTIVES = ("sum", "worst")
@@ -41,7 +38,7 @@ def climb_params_of(law: LawLike) -> tuple[ClimbParams, list[str], list[str]]:
     if isinstance(law, str | Path):
         where, law = f"{law}: ", read_law_json(law)
     if isinstance(law, dict):
-        if law.get("law") not in ALLOCATABLE:
+        if not _allocatable(law.get("law")):
             raise ClimbError(
                 f"{where}law JSON: the allocator needs a 'climb' law, got {law.get('law')!r}; "
                 "fit one with `climb fit RUNS --law climb`"
@@ -52,13 +49,22 @@ def climb_params_of(law: LawLike) -> tuple[ClimbParams, list[str], list[str]]:
             raise ClimbError(f"{where}{exc}") from None
     params = getattr(law, "params_", None)
     name = getattr(law, "name", type(law).__name__)
-    # climb-msl also keeps a ClimbParams (for W), but its loss has another form
-    if isinstance(params, ClimbParams) and name in ALLOCATABLE:
+    # a law says whether the allocator can optimize it (climb-msl keeps a ClimbParams for its
+    # effective ratio, but its loss has another form)
+    if isinstance(params, ClimbParams) and getattr(law, "allocatable", False):
         return params, list(law.sources_), list(law.targets_)
     raise ClimbError(
         f"the allocator needs a fitted 'climb' law, got {name!r}; fit one with "
         "`climb fit RUNS --law climb` or climb.laws.get_law('climb')"
     )
+
+
+def _allocatable(name: Any) -> bool:
+    """Whether the registered law ``name`` can be optimized by the allocator."""
+    try:
+        return bool(law_class(str(name)).allocatable)
+    except ClimbError:
+        return False
 
 
 def allocate(

@@ -120,7 +120,7 @@ class _Objective:
         """``(r, J, C)``: ratios, their Jacobian ``∂r/∂p`` and curvature ``∂²r_i/∂p_k²``
         (``None`` for the linear law)."""
         if self.linear:
-            return self.W @ p, self.W, None
+            return self.ratio(p), self.W, None
         return self.ratio.second_order(p)
 
     def g(self, r: np.ndarray) -> np.ndarray:

@@ -10,9 +10,10 @@ ratio is the share of ``D`` that, spent on language ``i`` alone, gives the same 
 
 ``r̂_i > p_i``: the other sources transfer positively into ``i``; ``r̂_i < p_i``: interference.
 Next to it the law's own ``r_i = p_i + Σ_{j≠i} W(D)_ij φ_{η_i}(p_j)``
-(``= (W(D) p)_i`` for linear transfer, η = 1), always from
-:meth:`climb.laws.climb.ClimbParams.effective_ratio` so a fitted saturation ``η`` is honoured. ``r̂`` is ``NaN`` when the loss is not measured or lies
-at or below the law's floor ``E_i + A_i N^(-α_i)`` (no finite ratio reaches it).
+(``= (W(D) p)_i`` for linear transfer, η = 1), from the law (:meth:`Law.effective_ratio`, computed
+by :mod:`climb.laws.climb.ratio`, so a fitted saturation ``η`` is honoured); ``r̂`` is the law's
+:meth:`Law.ratio_from_loss`. ``r̂`` is ``NaN`` when the loss is not measured or lies at or below the
+law's floor ``E_i + A_i N^(-α_i)`` (no finite ratio reaches it).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import pandas as pd
 from climb.data.runs import RunTable
 from climb.errors import ClimbError
 from climb.laws.base import Law
-from climb.laws.climb import ClimbLaw
-from climb.laws.climb_msl import ClimbMSLLaw
 
 
 @dataclass
@@ -92,7 +91,7 @@ class EffectiveRatios:
 
 def observed_effective_ratios(law: Law, runs: RunTable) -> EffectiveRatios:
     """``r̂`` for every run and law target the runs measure (see the module docstring)."""
-    if not isinstance(law, ClimbLaw):
+    if not getattr(law, "has_effective_ratio", False):
         raise ClimbError(
             f"effective ratios need a law of the climb family (climb, climb-msl, isolated); "
             f"got '{law.name}'"
@@ -106,31 +105,16 @@ def observed_effective_ratios(law: Law, runs: RunTable) -> EffectiveRatios:
     if missing:
         raise ClimbError(f"the runs lack mixture source(s) {', '.join(missing)} of the law")
     p_all = runs.p[:, [runs.sources.index(s) for s in law.sources_]]
-    obs = runs.loss[:, [runs.targets.index(t) for t in targets]]
+    obs = np.full((len(runs), len(law.targets_)), np.nan)
+    obs[:, tk] = runs.loss[:, [runs.targets.index(t) for t in targets]]
     d = runs.tokens
-    n_ = runs.params
     r_law = law.effective_ratio(p_all, d)[:, tk]
-    own_p = p_all[:, [law.sources_.index(t) for t in targets]]
-    with np.errstate(all="ignore"):
-        if isinstance(law, ClimbMSLLaw):
-            c = law.coef_
-            base = c["E"][tk] + c["B"][tk] * d[:, None] ** (-c["beta"][tk])
-            if c["A"][tk].any():
-                if n_ is None:
-                    raise ClimbError("the law models model size; the runs need a 'params' column")
-                base = base + c["A"][tk] * n_[:, None] ** (-c["alpha"][tk])
-            gamma = c["gamma"][tk]
-            r_obs = (obs / base) ** (-1.0 / np.where(gamma > 0, gamma, np.nan))
-            undefined = np.isfinite(obs) & ~np.isfinite(r_obs)
-        else:
-            P = law.params_
-            if P.A[tk].any() and n_ is None:
-                raise ClimbError("the law models model size; the runs need a 'params' column")
-            floor = P.base_loss(n_)
-            floor = floor[..., tk]
-            gap = obs - floor
-            undefined = np.isfinite(obs) & ~(gap > 0)
-            r_obs = (P.B[tk] / np.where(gap > 0, gap, np.nan)) ** (1.0 / P.beta[tk]) / d[:, None]
+    own_p = np.column_stack(
+        [p_all[:, law.sources_.index(t)] if t in law.sources_ else np.zeros(len(runs))
+         for t in targets]
+    )  # fmt: skip
+    r_obs = law.ratio_from_loss(obs, d, runs.params)[:, tk]
+    undefined = np.isfinite(obs[:, tk]) & ~np.isfinite(r_obs)
     r_obs = np.where(np.isfinite(r_obs), r_obs, np.nan)
     return EffectiveRatios(
         run=list(runs.run), targets=targets, tokens=d.copy(), p=own_p, law=r_law,

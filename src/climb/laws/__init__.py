@@ -12,7 +12,7 @@ from climb.laws.base import Law
 
 LAWS: dict[str, str] = {
     "climb": "climb.laws.climb:ClimbLaw",
-    "climb-msl": "climb.laws.climb_msl:ClimbMSLLaw",
+    "climb-msl": "climb.laws.climb:ClimbMSLLaw",
     "isolated": "climb.laws.climb:IsolatedLaw",
     "msl": "climb.laws.msl:MSLLaw",
     "dml": "climb.laws.dml:DataMixingLaw",

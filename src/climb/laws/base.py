@@ -4,12 +4,21 @@ A law is constructed with its hyper-parameters, ``fit(runs)`` returns ``self`` a
 values in attributes with a trailing underscore, and ``predict(p, tokens, params)`` is pure.
 Every law saves to and loads from a JSON object ``{"law": NAME, "sources": [...], "targets":
 [...], "params": {...}}`` so cross-validation, reports and the allocator treat all laws alike.
+
+Every law has keyword-only constructor arguments (its hyper-parameters, returned by
+:meth:`Law.get_params`), one validator of them (``_validate_hyper``, called by ``fit``), and one
+diagnostics attribute after ``fit`` (``diagnostics_``, a :class:`Diagnostics`). What a law can do
+beyond predicting is said by capabilities on the interface, never by its class:
+``allocatable`` (the Climb allocator can optimize it) and ``has_effective_ratio`` (it models the
+effective ratio ``r``: :meth:`Law.effective_ratio`, :meth:`Law.ratio_from_loss`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -20,17 +29,54 @@ from climb.data.runs import RunTable
 from climb.errors import ClimbError
 
 
+@dataclass
+class Diagnostics:
+    """How a fit went (not saved with the law).
+
+    Attributes:
+        targets: one record per target: ``target``, ``runs`` (measured runs it was fitted on) and
+            what the law reports (e.g. ``cost``, ``rmse_log``, ``nfev``, ``success``; climb-family
+            laws add ``floored``, ``eta``, ``eta_fitted``).
+        floored: per target, the training runs where the effective ratio hit its floor (climb
+            family; only targets where it did).
+    """
+
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    floored: dict[str, int] = field(default_factory=dict)
+
+
 class Law(ABC):
     """Base class of all laws.
 
     Subclasses set ``name`` and implement ``fit``, ``_predict``, ``_params_json`` and
-    ``_from_params_json``. After ``fit``: ``sources_`` (mixture sources, the columns of ``p``) and
-    ``targets_`` (the sources whose loss is predicted, a subset of ``sources_``).
+    ``_from_params_json``. After ``fit``: ``sources_`` (mixture sources, the columns of ``p``),
+    ``targets_`` (the sources whose loss is predicted, a subset of ``sources_``) and
+    ``diagnostics_``.
     """
 
     name: ClassVar[str] = ""
+    allocatable: ClassVar[bool] = False
+    """The Climb allocator optimizes this law (its loss is the climb form of ``ClimbParams``)."""
+    has_effective_ratio: ClassVar[bool] = False
+    """The law models the effective ratio ``r`` (:meth:`effective_ratio`, :meth:`ratio_from_loss`)."""
     sources_: list[str]
     targets_: list[str]
+    diagnostics_: Diagnostics
+
+    # ------------------------------------------------------------------ hyper-parameters
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyper-parameters (the constructor's keyword arguments) by name (scikit-learn)."""
+        sig = inspect.signature(type(self).__init__)
+        return {
+            name: getattr(self, name)
+            for name, par in sig.parameters.items()
+            if par.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+
+    @abstractmethod
+    def _validate_hyper(self) -> None:
+        """Check the hyper-parameters (called by ``fit``); one-line :class:`ClimbError` naming
+        the parameter and what to give."""
 
     # ------------------------------------------------------------------ estimator API
     @abstractmethod
@@ -100,6 +146,23 @@ class Law(ABC):
     @abstractmethod
     def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
         """Vectorized prediction on validated arrays: ``p`` (n, S), ``tokens`` (n,)."""
+
+    # ------------------------------------------------------------------ capabilities
+    def effective_ratio(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
+        """The law's effective ratio ``r`` over ``sources_`` → ``(n, T)`` (laws with
+        ``has_effective_ratio``)."""
+        raise ClimbError(
+            f"the {self.name} law does not model an effective ratio (laws of the climb family do)"
+        )
+
+    def ratio_from_loss(
+        self, loss: np.ndarray, tokens: np.ndarray, params: np.ndarray | None
+    ) -> np.ndarray:
+        """The observed effective ratio ``r̂`` (CLIMB.md §2): the ``r`` at which the law's loss
+        equals ``loss`` (``(n, T)`` over ``targets_``), NaN where no ratio reaches it."""
+        raise ClimbError(
+            f"the {self.name} law does not model an effective ratio (laws of the climb family do)"
+        )
 
     # ------------------------------------------------------------------ serialization
     def to_json(self) -> dict[str, Any]:

@@ -30,11 +30,12 @@ import numpy as np
 
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
-from climb.laws.base import Law, json_array
+from climb.laws.base import Diagnostics, Law, json_array
 from climb.laws.fitting import (
     HUBER_DELTA,
     FitResult,
     clip_into,
+    fit_diagnostics,
     fit_log_huber,
     fit_per_target,
     huber,
@@ -58,13 +59,14 @@ class DataMixingLaw(Law):
         n_jobs: parallel per-target fits (``1`` serial, ``-1`` every CPU).
 
     Fitted attributes: ``c_`` (T,), ``k_`` (T,), ``t_`` (T, S) with ``Σ_j t_ij = 0``;
-    ``fit_results_`` (one :class:`~climb.laws.fitting.FitResult` per target, not saved).
+    ``diagnostics_`` (per-target fit records, not saved).
     """
 
     name = "dml"
 
     def __init__(
         self,
+        *,
         huber_delta: float = HUBER_DELTA,
         n_starts: int = 4,
         seed: int = 0,
@@ -77,12 +79,7 @@ class DataMixingLaw(Law):
 
     def fit(self, runs: RunTable) -> Self:
         """Fit each target's ``(c_i, k_i, t_i·)`` on its measured runs; returns ``self``."""
-        if not (isinstance(self.huber_delta, int | float) and self.huber_delta > 0):
-            raise ClimbError(
-                f"option 'huber_delta' is {self.huber_delta!r}; give a positive number, e.g. 1e-3"
-            )
-        if not (isinstance(self.n_starts, int) and self.n_starts >= 1):
-            raise ClimbError(f"option 'n_starts' is {self.n_starts!r}; give an integer ≥ 1")
+        self._validate_hyper()
         scales = []
         if np.unique(runs.tokens).size > 1:
             scales.append(f"{np.unique(runs.tokens).size} token budgets")
@@ -114,9 +111,19 @@ class DataMixingLaw(Law):
         self.c_ = np.array([f[0] for f in fits])
         self.k_ = np.array([f[1] for f in fits])
         self.t_ = np.array([f[2] for f in fits]).reshape(t, s)
-        self.fit_results_ = [f[3] for f in fits]
+        self.diagnostics_ = fit_diagnostics(runs.targets, runs.loss, [f[3] for f in fits])
         self.sources_, self.targets_ = list(runs.sources), list(runs.targets)
         return self
+
+    def _validate_hyper(self) -> None:
+        delta, n_starts = self.huber_delta, self.n_starts
+        ok = isinstance(delta, int | float) and not isinstance(delta, bool)
+        if not (ok and np.isfinite(delta) and delta > 0):
+            raise ClimbError(
+                f"dml law: option 'huber_delta' is {delta!r}; give a positive number, e.g. 1e-3"
+            )
+        if not (isinstance(n_starts, int) and not isinstance(n_starts, bool) and n_starts >= 1):
+            raise ClimbError(f"dml law: option 'n_starts' is {n_starts!r}; give an integer ≥ 1")
 
     def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
         """``L_i = c_i + k_i exp(Σ_j t_ij p_j)``; ``tokens`` and ``params`` are ignored."""
@@ -134,6 +141,7 @@ class DataMixingLaw(Law):
         law.c_ = json_array(params, "c", (nt,), "dml")
         law.k_ = json_array(params, "k", (nt,), "dml")
         law.t_ = json_array(params, "t", (nt, ns), "dml")
+        law.diagnostics_ = Diagnostics()
         law.sources_, law.targets_ = list(sources), list(targets)
         return law
 

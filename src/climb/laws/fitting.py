@@ -21,6 +21,7 @@ Public API (stable; other laws build on it):
 * :func:`target_seed` — a per-target seed derived from the law's ``seed`` (so results do not depend
   on the order or the backend the targets run on).
 * :func:`measured` — the rows of a loss column that were measured (``NaN`` = not measured).
+* :func:`fit_diagnostics` — a law's ``diagnostics_`` from its per-target :class:`FitResult`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from climb.errors import ClimbError
+from climb.laws.base import Diagnostics
 
 HUBER_DELTA = 1e-3
 """Default Huber threshold δ on log-loss residuals (≈ 0.1 % relative error)."""
@@ -98,6 +100,20 @@ def measured(loss: np.ndarray) -> np.ndarray:
     return np.isfinite(np.asarray(loss, dtype=float))
 
 
+def fit_diagnostics(
+    targets: Sequence[str], loss: np.ndarray, results: Sequence[FitResult]
+) -> Diagnostics:
+    """Per-target records (``target``, ``runs``, ``cost``, ``rmse_log``, ``nfev``, ``success``,
+    ``message``) of fits by :func:`fit_log_huber`."""
+    return Diagnostics(
+        targets=[
+            {"target": t, "runs": int(measured(loss[:, k]).sum()), "cost": r.cost,
+             "rmse_log": r.rmse, "nfev": r.nfev, "success": r.success, "message": r.message}
+            for k, (t, r) in enumerate(zip(targets, results))
+        ]
+    )  # fmt: skip
+
+
 def target_seed(seed: int | None, k: int) -> np.random.SeedSequence:
     """The random stream of target ``k`` under the law's ``seed`` (independent of run order)."""
     return np.random.SeedSequence([0 if seed is None else int(seed), int(k)])
@@ -126,6 +142,65 @@ def clip_into(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray
     span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
     pad = np.minimum(1e-9 + 1e-6 * np.abs(span), 0.25 * span)
     return np.minimum(np.maximum(x, lo + pad), hi - pad)
+
+
+class _LogHuber:
+    """The residuals ``ρ = log model(x) − log obs`` (plus penalty rows), their Jacobian, the Huber
+    objective and one bounded ``least_squares`` solve (of :func:`fit_log_huber`)."""
+
+    def __init__(self, model: Model, obs: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                 penalty: np.ndarray | None, delta: float) -> None:  # fmt: skip
+        self.model, self.delta = model, delta
+        self.log_obs = np.log(obs)
+        self.lower, self.upper = lower, upper
+        self.pen_idx = (
+            np.zeros(0, dtype=int) if penalty is None else np.flatnonzero(np.asarray(penalty) > 0)
+        )
+        self.pen_w = np.zeros(0) if penalty is None else np.asarray(penalty, float)[self.pen_idx]
+        self.cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self.nfev = 0
+
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = x.tobytes()
+        hit = self.cache.get(key)
+        if hit is None:
+            self.cache.clear()
+            hit = self.model(x)
+            self.cache[key] = hit
+        return hit
+
+    def fun(self, x: np.ndarray) -> np.ndarray:
+        pred, _ = self.evaluate(x)
+        rho = np.log(np.maximum(pred, 1e-300)) - self.log_obs
+        return np.concatenate([rho, self.pen_w * x[self.pen_idx]]) if self.pen_idx.size else rho
+
+    def jac(self, x: np.ndarray) -> np.ndarray:
+        pred, j = self.evaluate(x)
+        jr = j / np.maximum(pred, 1e-300)[:, None]
+        if not self.pen_idx.size:
+            return jr
+        jp = np.zeros((self.pen_idx.size, x.size))
+        jp[np.arange(self.pen_idx.size), self.pen_idx] = self.pen_w
+        return np.vstack([jr, jp])
+
+    def objective(self, x: np.ndarray) -> float:
+        rho = self.fun(x)
+        ok = np.all(np.isfinite(rho))
+        return float(huber(rho, self.delta)[0].sum()) if ok else float("inf")
+
+    def solve(self, x0: np.ndarray, loss: str, **opts: Any) -> Any:
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = least_squares(
+                    self.fun, clip_into(x0, self.lower, self.upper), jac=self.jac,
+                    bounds=(self.lower, self.upper), method="trf", loss=loss,
+                    f_scale=self.delta, **opts,
+                )  # fmt: skip
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            return None
+        self.nfev += int(res.nfev)
+        return res
 
 
 def fit_log_huber(
@@ -157,67 +232,18 @@ def fit_log_huber(
     under the Huber loss that adds ``≈ δ · s_j |x_j|``, a lasso-type shrinkage of ``x_j`` to 0.
     """
     obs = np.asarray(obs, dtype=float)
-    log_obs = np.log(obs)
-    lower = np.asarray(lower, dtype=float)
-    upper = np.asarray(upper, dtype=float)
-    pen_idx = np.zeros(0, dtype=int) if penalty is None else np.flatnonzero(np.asarray(penalty) > 0)
-    pen_w = np.zeros(0) if penalty is None else np.asarray(penalty, dtype=float)[pen_idx]
-    cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-
-    def evaluate(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = x.tobytes()
-        hit = cache.get(key)
-        if hit is None:
-            cache.clear()
-            hit = model(x)
-            cache[key] = hit
-        return hit
-
-    def fun(x: np.ndarray) -> np.ndarray:
-        pred, _ = evaluate(x)
-        rho = np.log(np.maximum(pred, 1e-300)) - log_obs
-        return np.concatenate([rho, pen_w * x[pen_idx]]) if pen_idx.size else rho
-
-    def jac(x: np.ndarray) -> np.ndarray:
-        pred, j = evaluate(x)
-        jr = j / np.maximum(pred, 1e-300)[:, None]
-        if not pen_idx.size:
-            return jr
-        jp = np.zeros((pen_idx.size, x.size))
-        jp[np.arange(pen_idx.size), pen_idx] = pen_w
-        return np.vstack([jr, jp])
-
-    def objective(x: np.ndarray) -> float:
-        rho = fun(x)
-        return float(huber(rho, delta)[0].sum()) if np.all(np.isfinite(rho)) else float("inf")
-
-    nfev = 0
-
-    def solve(x0: np.ndarray, loss: str) -> Any:
-        nonlocal nfev
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = least_squares(
-                    fun, clip_into(x0, lower, upper), jac=jac, bounds=(lower, upper),
-                    method="trf", loss=loss, f_scale=delta, x_scale=x_scale,
-                    max_nfev=max_nfev, ftol=tol, xtol=tol, gtol=tol,
-                )  # fmt: skip
-        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
-            return None
-        nfev += int(res.nfev)
-        return res
-
+    prob = _LogHuber(model, obs, np.asarray(lower, dtype=float), np.asarray(upper, dtype=float),
+                     penalty, delta)  # fmt: skip
+    opts = {"x_scale": x_scale, "max_nfev": max_nfev, "ftol": tol, "xtol": tol, "gtol": tol}
     candidates: list[tuple[float, np.ndarray, Any]] = []
     costs: list[float] = []
     for x0 in starts:
-        x0 = np.asarray(x0, dtype=float)
-        res = solve(x0, "linear" if presolve else "huber")
+        res = prob.solve(np.asarray(x0, dtype=float), "linear" if presolve else "huber", **opts)
         if res is None:
             costs.append(float("inf"))
             continue
         # for loss="huber" scipy's cost is f_scale² · Σ ρ((r/f_scale)²)/2 = Σ H_δ(r)
-        cost = objective(res.x)
+        cost = prob.objective(res.x)
         costs.append(cost)
         if np.isfinite(cost):
             candidates.append((cost, res.x, res))
@@ -225,26 +251,21 @@ def fit_log_huber(
     if presolve:
         refined = []
         for cost, x, res in candidates[: max(n_refine, 1)]:
-            r2 = solve(x, "huber")
-            if r2 is not None and objective(r2.x) <= cost:
-                refined.append((objective(r2.x), r2.x, r2))
+            r2 = prob.solve(x, "huber", **opts)
+            if r2 is not None and prob.objective(r2.x) <= cost:
+                refined.append((prob.objective(r2.x), r2.x, r2))
             else:
                 refined.append((cost, x, res))
         candidates = sorted(refined, key=lambda c: c[0]) + candidates[max(n_refine, 1) :]
     if not candidates:
         raise ClimbError("fit failed: no start gave finite predictions; check the runs' losses")
     cost, x, res = candidates[0]
-    rho = fun(x)[: obs.size]
+    rho = prob.fun(x)[: obs.size]
     return FitResult(
-        x=np.asarray(x, dtype=float),
-        cost=float(cost),
-        rmse=float(np.sqrt(np.mean(rho * rho))),
-        success=bool(res.success),
-        message=str(res.message),
-        nfev=nfev,
-        n_starts=len(starts),
-        costs=costs,
-    )
+        x=np.asarray(x, dtype=float), cost=float(cost), rmse=float(np.sqrt(np.mean(rho * rho))),
+        success=bool(res.success), message=str(res.message), nfev=prob.nfev,
+        n_starts=len(starts), costs=costs,
+    )  # fmt: skip
 
 
 def resolve_jobs(n_jobs: int | None) -> int:

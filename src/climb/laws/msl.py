@@ -35,10 +35,11 @@ import numpy as np
 
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
-from climb.laws.base import Law, json_array
+from climb.laws.base import Diagnostics, Law, json_array
 from climb.laws.fitting import (
     HUBER_DELTA,
     FitResult,
+    fit_diagnostics,
     fit_log_huber,
     fit_per_target,
     measured,
@@ -63,13 +64,14 @@ class MSLLaw(Law):
 
     Fitted attributes (arrays over ``targets_``): ``E_``, ``A_``, ``alpha_``, ``B_``, ``beta_``,
     ``gamma_``; ``tokens_ref_``, ``params_ref_`` (normalizers of ``D`` and ``N``);
-    ``fit_results_`` (one :class:`~climb.laws.fitting.FitResult` per target, not saved).
+    ``diagnostics_`` (per-target fit records, not saved).
     """
 
     name = "msl"
 
     def __init__(
         self,
+        *,
         families: Mapping[str, str] | None = None,
         p_floor: float = P_FLOOR,
         huber_delta: float = HUBER_DELTA,
@@ -87,7 +89,7 @@ class MSLLaw(Law):
     # ------------------------------------------------------------------ fit
     def fit(self, runs: RunTable) -> Self:
         """Fit each target's ``(E, A, α, B, β, γ)`` on its measured runs; returns ``self``."""
-        _check_hyper(self.p_floor, self.huber_delta, self.n_starts)
+        self._validate_hyper()
         _check_families(self.families, runs.sources, "msl law: option 'families'")
         sources, targets = list(runs.sources), list(runs.targets)
         share = _family_share(runs.p, sources, targets, self.families)  # (n, T)
@@ -119,7 +121,7 @@ class MSLLaw(Law):
 
         fits = fit_per_target(fit_one, t, n_jobs=self.n_jobs)
         E, A, alpha, B, beta, gamma = (np.array([f[0][j] for f in fits]) for j in range(6))
-        self.fit_results_ = [f[1] for f in fits]
+        self.diagnostics_ = fit_diagnostics(targets, runs.loss, [f[1] for f in fits])
         if floored:
             warnings.warn(
                 f"msl law: target(s) with runs where their share p_i is 0 or below "
@@ -138,6 +140,14 @@ class MSLLaw(Law):
         self.tokens_ref_, self.params_ref_ = float(tokens_ref), float(params_ref)
         self.sources_, self.targets_ = sources, targets
         return self
+
+    def _validate_hyper(self) -> None:
+        _check_hyper(self.p_floor, self.huber_delta, self.n_starts)
+        if self.families is not None and not (
+            isinstance(self.families, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in self.families.items())
+        ):
+            raise ClimbError("msl law: option 'families' must be a mapping {source: family}")
 
     # ------------------------------------------------------------------ predict
     def base_loss(self, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
@@ -196,6 +206,7 @@ class MSLLaw(Law):
                 raise ClimbError("law JSON (msl): 'families' must be an object {source: family}")
             _check_families(families, sources, "law JSON (msl): 'families'")
         law = cls(families=families, p_floor=refs["p_floor"])
+        law.diagnostics_ = Diagnostics()
         law.E_, law.A_, law.alpha_ = arr["E"], arr["A"], arr["alpha"]
         law.B_, law.beta_, law.gamma_ = arr["B"], arr["beta"], arr["gamma"]
         law.tokens_ref_, law.params_ref_ = refs["tokens_ref"], refs["params_ref"]

@@ -35,7 +35,7 @@ import numpy as np
 
 from climb.data.runs import RunTable
 from climb.errors import ClimbError
-from climb.laws.base import Law
+from climb.laws.base import Diagnostics, Law
 from climb.laws.fitting import fit_per_target, measured, target_seed
 
 FEATURE_TOKENS = "log_tokens"
@@ -70,13 +70,15 @@ class RegressionLaw(Law):
         n_jobs: targets fitted in parallel (threads; ``1`` serial, ``-1`` every CPU).
 
     Fitted attributes: ``features_`` (feature names), ``boosters_`` (one ``lightgbm.Booster``
-    per target), ``best_iterations_`` (trees used per target).
+    per target), ``best_iterations_`` (trees used per target), ``diagnostics_`` (per target:
+    ``runs``, ``best_iteration``).
     """
 
     name = "regression"
 
     def __init__(
         self,
+        *,
         n_estimators: int = 1000,
         learning_rate: float = 1e-2,
         num_leaves: int = 31,
@@ -113,7 +115,7 @@ class RegressionLaw(Law):
             "verbosity": -1,
         }
 
-    def _check_hyper(self) -> None:
+    def _validate_hyper(self) -> None:
         def integer(v: Any, low: int) -> bool:
             return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
@@ -142,7 +144,7 @@ class RegressionLaw(Law):
         """Fit one booster per target on its measured runs; returns ``self``."""
         import lightgbm as lgb
 
-        self._check_hyper()
+        self._validate_hyper()
         features = [f"p.{s}" for s in runs.sources]
         if np.unique(runs.tokens).size > 1:
             features.append(FEATURE_TOKENS)
@@ -193,6 +195,12 @@ class RegressionLaw(Law):
         best = [f[1] for f in fits]
         self.features_ = features
         self.best_iterations_ = best
+        self.diagnostics_ = Diagnostics(
+            targets=[
+                {"target": t, "runs": int(measured(runs.loss[:, k]).sum()), "best_iteration": it}
+                for k, (t, it) in enumerate(zip(runs.targets, best))
+            ]
+        )
         self._set_models(models)
         self.sources_, self.targets_ = list(runs.sources), list(runs.targets)
         return self
@@ -265,11 +273,12 @@ class RegressionLaw(Law):
             )
         law = cls(**hyper)
         try:
-            law._check_hyper()
+            law._validate_hyper()
         except ClimbError as exc:
             raise ClimbError(f"law JSON (regression): 'hyper': {exc}") from None
         law.features_ = list(feats)
         law.best_iterations_ = [int(i) for i in its]
+        law.diagnostics_ = Diagnostics()
         try:
             law._set_models([unpack_model(m) for m in models])
         except Exception as exc:  # lightgbm raises LightGBMError on a corrupt model

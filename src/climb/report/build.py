@@ -196,9 +196,8 @@ def observed_effective_ratios(law: Law, runs: RunTable) -> tuple[np.ndarray, np.
     computation is :func:`climb.evaluation.effective_ratio.observed_effective_ratios`'s.
     """
     from climb.evaluation.effective_ratio import observed_effective_ratios as observed
-    from climb.laws.climb import ClimbLaw
 
-    if not isinstance(law, ClimbLaw):
+    if not getattr(law, "has_effective_ratio", False):
         return None
     er = observed(law, runs)
     n = len(runs)
