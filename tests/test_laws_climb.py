@@ -167,7 +167,7 @@ def test_climb_recovers_saturating_transfer() -> None:
     truth, runs = simulate(6, 200, noise=0.01, seed=0, eta=0.6)
     np.testing.assert_array_equal(truth.eta_, np.full(6, 0.6))
     law = ClimbLaw(seed=0).fit(runs)
-    assert all(i["eta_fitted"] for i in law.fit_info_)
+    assert all(i["eta_fitted"] for i in law.diagnostics_.targets)
     assert np.abs(law.eta_ - 0.6).max() <= 0.05
     assert np.abs(law.W_ - truth.W_)[OFF6].mean() <= 0.03
     clean = truth.predict_runs(runs)
@@ -194,7 +194,7 @@ def test_eta_fixed_to_one_when_not_identified() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClimbWarning)
         law = ClimbLaw(seed=0).fit(runs)
-    assert not any(i["eta_fitted"] for i in law.fit_info_)
+    assert not any(i["eta_fitted"] for i in law.diagnostics_.targets)
     np.testing.assert_array_equal(law.eta_, np.ones(5))
 
 
@@ -243,7 +243,7 @@ def test_nan_losses_are_dropped_per_target() -> None:
         targets=runs.targets,
     )  # fmt: skip
     law = ClimbLaw().fit(holey)
-    assert law.fit_info_[1]["runs"] == 70 and law.fit_info_[0]["runs"] == 120
+    assert law.diagnostics_.targets[1]["runs"] == 70 and law.diagnostics_.targets[0]["runs"] == 120
     off = ~np.eye(4, dtype=bool)
     assert np.abs(law.W_ - truth.W_)[off].mean() <= 0.03
 

@@ -32,14 +32,16 @@ def test_climb_ranks_held_out_regmix_mixtures(fitted: ClimbLaw) -> None:
 def test_saturation_is_fitted_on_regmix(fitted: ClimbLaw) -> None:
     # every target has donors at many shares: η is fitted for all, and transfer saturates
     assert fitted.transfer == "saturating"
-    assert all(i["eta_fitted"] for i in fitted.fit_info_)
+    assert all(i["eta_fitted"] for i in fitted.diagnostics_.targets)
     assert ((fitted.eta_ >= 0.2) & (fitted.eta_ < 0.95)).all()
     assert fitted.to_json()["params"]["eta"] == fitted.eta_.tolist()
 
 
 @pytest.mark.slow
 def test_climb_fit_quality_on_regmix(fitted: ClimbLaw, regmix_train: RunTable) -> None:
-    assert len(fitted.fit_info_) == 13 and all(i["runs"] == 512 for i in fitted.fit_info_)
+    assert len(fitted.diagnostics_.targets) == 13 and all(
+        i["runs"] == 512 for i in fitted.diagnostics_.targets
+    )
     ev = evaluate(fitted, read_regmix("test", "1m"))
     assert ev.overall["spearman"] >= 0.975 and ev.overall["mape"] <= 0.02
     # one budget, one model size: neither κ nor A N^-α is fitted
