@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,7 @@ UNIQUE = {"de": 5_000_000, "en": 4_000_000, "fr": 2_000_000, "ja": 1_000_000, "r
 
 
 def _design(**kw: object) -> Plan:
-    args: dict = {"seed": 3, "unique_tokens": UNIQUE}
+    args: dict = {"seed": 3, "unique_tokens": UNIQUE, "schedule": "cosine"}
     args.update(kw)
     return design_runs(SOURCES, [100_000, 400_000], 48, **args)  # type: ignore[arg-type]
 
@@ -69,7 +72,7 @@ def test_identifiability_problems_are_reported() -> None:
         )  # monolingual only, 1 budget
     rep = plan.identifiability()
     assert not rep.ok
-    assert any("only one token budget" in p for p in rep.problems)
+    assert any("only one true token budget" in p for p in rep.problems)
     assert any("distinct share(s) with 'en'" in p for p in rep.problems)
     # a rank-deficient plan: two sources always appear together in the same proportion
     runs = [
@@ -152,11 +155,12 @@ def test_design_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         ["design", "--corpus", str(corpus), "--sources", "de,en", "ru", "--tokens", "10k", "20k",
          "--runs", "24", "--seed", "1", "--out", str(out), "--model", "d32-l1-h2-c64",
-         "--train-opt", "compile=false", "--train-opt", "checkpoints=[0.5]"]
+         "--train-opt", "compile=false", "--train-opt", "checkpoints=[0.5]", "--schedule", "cosine"]
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "24 runs" in captured.out and "identifiable: yes" in captured.out
+    assert "24 cosine runs" in captured.out and "identifiable: yes" in captured.out
+    assert "24 true-budget rows at 2 true budget(s) (10,000, 20,000)" in captured.out
     plan = Plan.load(out)
     assert plan.sources == ["de", "en", "ru"] and plan.model.d_model == 32
     assert plan.train.checkpoints == (0.5,) and plan.train.compile is False
@@ -169,7 +173,8 @@ def test_design_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["--sources", "de", "xx"], "no source 'xx'"),
         (["--sources", "de", "en", "--tokens", "many"], "--tokens 'many'"),
-        (["--sources", "de", "en", "--runs", "2"], "--runs 2 is too few"),
+        (["--sources", "de", "en", "--runs", "1"], "--runs 1 is too few"),
+        (["--sources", "de", "en", "--runs", "3", "--schedule", "cosine"], "--runs 3 is too few"),
         (["--sources", "de", "en", "--model", "big"], "--model 'big'"),
         (["--sources", "de", "en", "--train-opt", "lr=-1"], "lr"),
     ],
@@ -195,3 +200,137 @@ def test_design_cli_errors(
     assert code == 2
     assert err.startswith("climb: error: ") and err.count("\n") == 1 and message in err
     assert not (tmp_path / "p.yaml").exists()
+
+
+# ---------------------------------------------------------------------- WSD designs and true budgets
+def test_wsd_design_is_one_run_per_mixture_with_branches() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = design_runs(SOURCES, [100_000, 400_000], 24, seed=3, unique_tokens=UNIQUE)
+    assert plan.train.schedule == "wsd" and plan.design["schedule"] == "wsd"
+    assert len(plan) == 24 and plan.budgets == [100_000, 400_000]
+    assert all(r.tokens == 400_000 and r.branches == (100_000,) for r in plan.runs)
+    assert all(r.run_id.startswith("wsd-") for r in plan.runs)
+    # the same 24 mixtures as the first 24 of a cosine design of 48 runs over the two budgets
+    cos = _design()
+    assert [r.mixture for r in plan.runs] == [r.mixture for r in cos.runs if r.tokens == 100_000]
+    rep = check_identifiability(plan)
+    assert rep.ok and rep.budgets == [100_000, 400_000] and rep.rows == 48
+    spec = plan.specs()[0]
+    assert spec.branches == (100_000,) and spec.budgets == (100_000, 400_000)
+    assert spec.train.schedule == "wsd"
+
+
+def test_identifiability_counts_true_budgets_only() -> None:
+    """Cosine runs at one budget with mid-run checkpoints have one true budget: κ and the
+    isolated law are not identified. The same mixtures as WSD runs branched at two are."""
+    cos = design_runs(
+        SOURCES, [400_000], 24, seed=3, unique_tokens=UNIQUE, schedule="cosine",
+        train=TrainConfig(checkpoints=(0.25, 0.5)), warn=False,
+    )  # fmt: skip
+    rep = check_identifiability(cos)
+    assert rep.budgets == [400_000] and rep.rows == 24
+    assert any("only one true token budget" in p for p in rep.problems)
+    assert any("isolated law needs ≥ 2" in p for p in rep.problems)
+    wsd = Plan(
+        cos.sources,
+        [replace(r, branches=(200_000,)) for r in cos.runs],
+        train=cos.train.model_copy(update={"schedule": "wsd"}),
+    )
+    rep = check_identifiability(wsd)
+    assert rep.ok and rep.budgets == [200_000, 400_000] and rep.rows == 48
+    # κ of a target needs rows with donors at two true budgets: when only the monolingual run of
+    # 'ja' is branched, 'ja' has donors at 400k only (the other targets have 'ja' as a donor)
+    only_ja = Plan(
+        cos.sources,
+        [replace(r, branches=(200_000,) if r.run_id.endswith("mono-ja") else ()) for r in cos.runs],
+        train=wsd.train,
+    )
+    problems = check_identifiability(only_ja).problems
+    assert any("target 'ja': runs with donors at 1 true budget(s)" in p for p in problems)
+    assert not any("target 'de': runs with donors" in p for p in problems)
+
+
+def test_wsd_caps_shorten_a_run_to_the_budget_it_can_hold() -> None:
+    with pytest.warns(ClimbWarning, match="shortened"):
+        plan = design_runs(
+            SOURCES, [100_000, 400_000], 24, seed=3, unique_tokens=UNIQUE, max_epochs=1.0
+        )
+    mono_ru = next(r for r in plan.runs if r.run_id == "wsd-mono-ru")
+    assert (mono_ru.tokens, mono_ru.branches) == (100_000, ())
+    assert "wsd-mono-ru" in plan.design["shortened"]
+    for r in plan.runs:
+        for s, share in r.mixture.items():
+            assert share * r.tokens <= UNIQUE[s] + 1e-6 * r.tokens, (r.run_id, s)
+
+
+def test_wsd_plan_yaml_roundtrip_and_errors(tmp_path: Path) -> None:
+    plan = design_runs(SOURCES, [100_000, 400_000], 12, seed=3, unique_tokens=UNIQUE, warn=False)
+    back = Plan.load(plan.save(tmp_path / "plan.yaml"))
+    assert back.to_dict() == plan.to_dict() and back.runs[0].branches == (100_000,)
+    assert [s.spec_hash() for s in back.specs()] == [s.spec_hash() for s in plan.specs()]
+    doc = plan.to_dict()
+    for edit, message in (
+        (lambda d: d["runs"][0].update(branches=[500_000]), "between 0 and tokens=400000"),
+        (lambda d: d["runs"][0].update(branches=[1000, 1000]), "twice"),
+        (lambda d: d["runs"][0].update(branches="100k"), "must be a list"),
+        (lambda d: d["train"].update(schedule="cosine"), "need train.schedule 'wsd'"),
+    ):
+        bad = yaml.safe_load(yaml.safe_dump(doc))
+        edit(bad)
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump(bad))
+        with pytest.raises(ClimbError, match=message):
+            Plan.load(path)
+
+
+def test_spec_hash_of_cosine_specs_is_unchanged_by_the_wsd_fields() -> None:
+    """Stores written before WSD existed keep resuming: a cosine spec hashes as it did."""
+    spec = RunSpec(run_id="r", mixture={"en": 1.0}, tokens=1000)
+    data = spec.model_dump(mode="json")
+    del data["branches"]
+    for key in ("device", "compile", "bf16", "threads", "schedule", "cooldown_frac",
+                "cooldown_shape"):  # fmt: skip
+        del data["train"][key]
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    assert spec.spec_hash() == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    wsd = TrainConfig(schedule="wsd")
+    assert RunSpec(run_id="r", mixture={"en": 1.0}, tokens=1000, train=wsd).spec_hash() != (
+        spec.spec_hash()
+    )
+    with pytest.raises(ClimbError, match=r"branches need train\.schedule='wsd'"):
+        RunSpec(run_id="r", mixture={"en": 1.0}, tokens=1000, branches=(500,))
+    with pytest.raises(ClimbError, match=r"must lie in \(0, tokens=1000\)"):
+        RunSpec(run_id="r", mixture={"en": 1.0}, tokens=1000, branches=(1000,), train=wsd)
+
+
+def test_design_cli_wsd_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    out = tmp_path / "plan.yaml"
+    code = main(
+        ["design", "--corpus", str(corpus), "--sources", "de", "en", "ru", "--tokens", "300k",
+         "600k", "--runs", "12", "--out", str(out)]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "12 wsd runs" in captured.out
+    assert "24 true-budget rows at 2 true budget(s) (300,000, 600,000)" in captured.out
+    plan = Plan.load(out)
+    assert all(r.tokens == 600_000 and r.branches == (300_000,) for r in plan.runs)
+
+
+def test_demo_designs_use_wsd_true_budgets() -> None:
+    """The demo's proxies (default and quick) are WSD runs with a true budget at two budgets."""
+    from climb.demo import DemoSettings
+
+    for cfg in (DemoSettings(), DemoSettings.quick()):
+        assert cfg.train.schedule == "wsd" and len(cfg.proxy_tokens) == 2
+        langs = ["en", "fr", "ru", "ja", "ko", "hi"][: cfg.n_languages]
+        plan = design_runs(
+            langs, list(cfg.proxy_tokens), cfg.proxy_runs, seed=cfg.seed, model=cfg.model,
+            train=cfg.train, schedule=cfg.train.schedule, warn=False,
+        )  # fmt: skip
+        assert len(plan) == cfg.proxy_runs
+        assert all(r.budgets == tuple(sorted(cfg.proxy_tokens)) for r in plan.runs)
+        rep = plan.identifiability()
+        assert rep.budgets == sorted(cfg.proxy_tokens) and rep.rows == 2 * cfg.proxy_runs

@@ -149,3 +149,27 @@ def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         main(["runs", "export", str(tmp_path / "empty.db"), "--out", str(tmp_path / "o.csv")]) == 2
     )
     assert "holds no finished runs" in capsys.readouterr().err
+
+
+def test_store_carries_train_run_and_true_budget(tmp_path: Path) -> None:
+    """New rows keep their own columns; rows of an older store (without them) are read with
+    train_run = the storing run and true_budget = final, and export to a run table with both."""
+    path = tmp_path / "runs.db"
+    wsd = [dict(r, train_run="w", true_budget=True) for r in _rows("w", 0.5)]
+    with RunStore(path) as store:
+        _add(store, "old", 0.25)  # rows as written before the columns existed
+        store.add_run("w", wsd, spec_hash="h", spec={"run_id": "w"})
+    with RunStore(path, create=False) as store:
+        rows = store.rows()
+        assert [(r["run"], r["train_run"], r["true_budget"]) for r in rows] == [
+            ("old@500", "old", False), ("old", "old", True), ("w@500", "w", True), ("w", "w", True)
+        ]  # fmt: skip
+        assert store.get("old").rows[0]["true_budget"] is False
+        frame = store.to_frame()
+        table = store.to_run_table()
+    assert frame["train_run"].tolist() == ["old", "old", "w", "w"]
+    assert frame["true_budget"].tolist() == [False, True, True, True]
+    out = table.write(tmp_path / "runs.csv")
+    back = RunTable.read(out).to_frame()
+    assert back["train_run"].tolist() == ["old", "old", "w", "w"]
+    assert [str(x).lower() for x in back["true_budget"]] == ["false", "true", "true", "true"]

@@ -28,12 +28,15 @@ from climb.proxy.config import (  # noqa: E402
 from climb.proxy.model import ProxyLM  # noqa: E402
 from climb.proxy.tokenize import ByteTokenizer, train_bpe, utf8_prefix  # noqa: E402
 from climb.proxy.train import (  # noqa: E402
+    cooldown_lr,
     lr_at,
     mixture_schedule,
     resolve_execution,
+    run_phases,
     sample_plan,
     sequence_counts,
     train_run,
+    wsd_lr_at,
 )
 
 
@@ -235,6 +238,8 @@ def test_tiny_run_rows(corpus: StandInCorpus) -> None:
         "tiny",
     ]
     assert [r["final"] for r in rows] == [False, False, True]
+    assert [r["true_budget"] for r in rows] == [False, False, True]  # checkpoints: mid-schedule
+    assert {r["train_run"] for r in rows} == {"tiny"} and rows[0]["schedule"] == "cosine"
     assert rows[-1]["tokens"] == steps * B * T and rows[-1]["planned_tokens"] == 20_000
     assert seen[-1] == steps * B * T and seen == sorted(seen)
     for r in rows:
@@ -383,3 +388,81 @@ def test_runs_on_a_real_corpus_directory(tmp_path: Path) -> None:
     rows = train_run(tiny_spec(tokens=8000, train={"checkpoints": []}), real)
     assert [r["run"] for r in rows] == ["tiny"]
     assert all(0 < float(rows[0][f"loss.{s}"]) < 9 for s in ("en", "de", "ru"))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- WSD and true budgets
+WSD = {"schedule": "wsd", "lr": 1e-2}
+
+
+def test_wsd_schedule_shapes() -> None:
+    cfg = TrainConfig(lr=1e-2, warmup_frac=0.1, schedule="wsd")
+    assert [wsd_lr_at(s, 100, cfg) for s in (0, 9, 10, 99)] == pytest.approx(
+        [1e-3, 1e-2, 1e-2, 1e-2]
+    )
+    sq = [cooldown_lr(t, 10, 1.0, cfg) for t in range(10)]
+    lin = [
+        cooldown_lr(t, 10, 1.0, cfg.model_copy(update={"cooldown_shape": "linear"}))
+        for t in range(10)
+    ]
+    assert sq[0] == pytest.approx(1 - math.sqrt(0.05)) and lin[0] == pytest.approx(0.95)
+    assert sq[-1] == pytest.approx(1 - math.sqrt(0.95)) and lin[-1] == pytest.approx(0.05)
+    assert all(a > b for a, b in itertools.pairwise(sq)) and all(x < y for x, y in zip(sq, lin))
+
+
+def test_wsd_phases_count_the_cooldown_inside_each_budget() -> None:
+    spec = tiny_spec(tokens=40_000, branches=(10_000, 20_000), train=WSD)
+    steps, phases = run_phases(spec)
+    B, T = 8, 64
+    ends = [round(d / (B * T)) for d in (10_000, 20_000, 40_000)]
+    assert steps == ends[-1]
+    assert [(ph.end, ph.budget, ph.branch) for ph in phases] == [
+        (ends[0], 10_000, True), (ends[1], 20_000, True), (ends[2], 40_000, False)
+    ]  # fmt: skip
+    for ph in phases:  # the branch starts at D_k − cooldown and ends at exactly D_k
+        assert ph.end - ph.start == math.ceil(0.2 * ph.end) and ph.evals == (ph.end,)
+    with pytest.raises(ClimbError, match="round to steps"):
+        run_phases(tiny_spec(tokens=40_000, branches=(39_900,), train=WSD))
+
+
+def test_wsd_branch_rows_are_true_budgets_and_deterministic(corpus: StandInCorpus) -> None:
+    spec = tiny_spec(tokens=40_000, branches=(20_000,), train=WSD)
+    rows = train_run(spec, corpus)
+    B, T = 8, 64
+    d1, d2 = round(20_000 / (B * T)) * B * T, round(40_000 / (B * T)) * B * T
+    assert [(r["run"], r["tokens"], r["planned_tokens"]) for r in rows] == [
+        (f"tiny@{d1}", d1, 20_000), ("tiny", d2, 40_000)
+    ]  # fmt: skip
+    assert [r["true_budget"] for r in rows] == [True, True]
+    assert [r["final"] for r in rows] == [False, True]
+    assert {r["train_run"] for r in rows} == {"tiny"} and rows[0]["schedule"] == "wsd"
+    again = train_run(spec, corpus)
+    for ra, rb in zip(rows, again):
+        assert [ra[f"loss.{s}"] for s in ("en", "de", "ru")] == [
+            rb[f"loss.{s}"] for s in ("en", "de", "ru")
+        ]  # bitwise
+    table = RunTable.from_frame(pd.DataFrame(rows))
+    assert len(table) == 2
+
+
+def test_branches_leave_the_main_run_untouched(corpus: StandInCorpus) -> None:
+    """A branch restores the main run's model and optimiser state exactly: the last row of a
+    branched run is bit-identical to the same run without branches."""
+    branched = train_run(tiny_spec(tokens=40_000, branches=(20_000,), train=WSD), corpus)
+    plain = train_run(tiny_spec(tokens=40_000, train=WSD), corpus)
+    for s in ("en", "de", "ru"):
+        assert branched[-1][f"loss.{s}"] == plain[-1][f"loss.{s}"]
+
+
+def test_branch_at_d1_matches_a_separate_wsd_run_of_d1(corpus: StandInCorpus) -> None:
+    """The cooldown branch at D1 of a run to D2 is a model of budget D1: its losses are within
+    the noise of a separate WSD run of budget D1 (other warmup length and data order), far
+    closer to it than to the model at D2."""
+    branched = train_run(tiny_spec(tokens=40_000, branches=(20_000,), train=WSD), corpus)
+    alone = train_run(tiny_spec(tokens=20_000, train=WSD), corpus)
+    srcs = ("en", "de", "ru")
+    b1 = np.array([branched[0][f"loss.{s}"] for s in srcs])
+    b2 = np.array([branched[1][f"loss.{s}"] for s in srcs])
+    a1 = np.array([alone[0][f"loss.{s}"] for s in srcs])
+    assert np.abs(b1 - a1).mean() < 0.1
+    assert np.abs(b1 - a1).mean() < 0.5 * np.abs(b2 - a1).mean()
+    assert (b2 < b1).all()  # twice the tokens: lower loss on every source

@@ -7,7 +7,8 @@
 2. **design** (:func:`climb.proxy.design.design_runs`): monolingual runs, pairs and Dirichlet
    mixtures; data caps ``p_i D ≤ e_max U_i`` from the corpus' unique tokens → ``plan.yaml``;
 3. **sweep** (:func:`climb.proxy.sweep.run_sweep`): trains the proxies into ``runs.db`` (a
-   resumable SQLite store; checkpoints give a second, smaller budget per run for free);
+   resumable SQLite store; each WSD run gives a true-budget row at both proxy budgets, the
+   smaller from a cooldown branch, for ~1.1× the cost of the larger budget alone);
 4. **laws**: ``climb`` and each baseline law, k-fold cross-validated with *whole training runs*
    held out (a run's checkpoint rows stay in the same fold as its final row, so no fold sees a
    held-out mixture at another budget) → MAE in bits per byte and Spearman ρ;
@@ -60,9 +61,12 @@ BASELINE_LAWS = ("climb-msl", "isolated", "msl", "dml", "regression")
 def _fast_train() -> TrainConfig:
     """Proxy training settings of the default demo: torch.compile + bf16 autocast when a C
     compiler is there for torch.compile (~2× eager fp32 on CPU, same loss), 1 thread per worker,
-    one checkpoint at half the budget, 32 KiB of held-out text per language and evaluation."""
+    the WSD schedule (a cooldown branch at each proxy budget: every row a true budget), 32 KiB of
+    held-out text per language and evaluation."""
     fast = shutil.which("cc") is not None or shutil.which("gcc") is not None
-    return TrainConfig(compile=fast, bf16=fast, checkpoints=(0.5,), eval_bytes=32768, threads=1)
+    return TrainConfig(
+        compile=fast, bf16=fast, schedule="wsd", checkpoints=(), eval_bytes=32768, threads=1
+    )
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,9 @@ class DemoSettings:
     Attributes:
         n_languages: how many corpus sources to use (when ``languages`` is not given).
         model / train: proxy model and training config, shared by proxies and verification runs.
-        proxy_tokens: planned budgets of the proxy runs (checkpoints add smaller ones).
-        proxy_runs: number of proxy runs.
+        proxy_tokens: true budgets of the proxy runs: each WSD run trains to the largest and
+            branches a cooldown at the others.
+        proxy_runs: number of proxy runs (one per mixture).
         target_tokens: the allocation's target budget ``D*`` (the verification runs' budget).
         max_epochs: data cap ``p_i D ≤ max_epochs · U_i`` for the design and the allocation.
         folds: cross-validation folds; bootstrap: allocation bootstrap resamples (0 = none).
@@ -83,7 +88,7 @@ class DemoSettings:
     n_languages: int = 6
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=lambda: _fast_train())
-    proxy_tokens: tuple[int, ...] = (600_000,)
+    proxy_tokens: tuple[int, ...] = (300_000, 600_000)
     proxy_runs: int = 18
     target_tokens: int = 2_000_000
     max_epochs: float = 4.0
@@ -100,9 +105,14 @@ class DemoSettings:
         return cls(
             model=ModelConfig(d_model=32, n_layers=1, n_heads=2, context=64),
             train=TrainConfig(
-                compile=False, bf16=False, checkpoints=(0.5,), eval_bytes=8192, threads=1
+                compile=False,
+                bf16=False,
+                schedule="wsd",
+                checkpoints=(),
+                eval_bytes=8192,
+                threads=1,
             ),
-            proxy_tokens=(40_000,),
+            proxy_tokens=(20_000, 40_000),
             proxy_runs=14,
             target_tokens=160_000,
             folds=3,
@@ -297,14 +307,15 @@ def run_demo(
             max_epochs=cfg.max_epochs,
             model=cfg.model,
             train=cfg.train,
+            schedule=cfg.train.schedule,
         )
     for w in caught:
         if "identifiable" not in str(w.message) or len(cfg.proxy_tokens) > 1:
             say(f"note: {w.message}")
     plan.save(out / "plan.yaml")
     say(
-        f"{len(plan)} proxy runs at {', '.join(f'{b:,}' for b in plan.budgets)} tokens "
-        f"(+ checkpoints at {', '.join(f'{f:g}' for f in cfg.train.checkpoints)} of each)"
+        f"{len(plan)} {cfg.train.schedule} proxy runs, true budgets "
+        f"{', '.join(f'{b:,}' for b in plan.budgets)} tokens"
     )
     done()
 

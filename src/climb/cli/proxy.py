@@ -35,7 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         required=True,
         metavar="N",
-        help="total number of runs (split over the budgets)",
+        help="number of training runs (wsd: one per mixture; cosine: split over the budgets)",
+    )
+    d.add_argument(
+        "--schedule",
+        choices=["wsd", "cosine"],
+        default="wsd",
+        help="wsd (default): one run per mixture with a cooldown branch at each budget, every "
+        "row a true budget; cosine: one run per budget and mixture",
     )
     d.add_argument("--seed", type=int, default=0, help="seed of the Dirichlet sampling (default 0)")
     d.add_argument("--out", required=True, help="the plan YAML to write")
@@ -132,13 +139,19 @@ def run_design(args: argparse.Namespace) -> int:
             max_epochs=args.max_epochs,
             model=model,
             train=train,
+            schedule=args.schedule,
         )
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     plan.design["corpus"] = "embedded" if args.corpus is None else str(args.corpus)
     out = plan.save(args.out)
-    ident = "yes" if plan.design.get("identifiable") else "NO (see warnings)"
-    print(f"wrote {out}: {plan_summary(plan)}; identifiable: {ident}")
+    rep = plan.identifiability()
+    ident = "yes" if rep.ok else "NO (see warnings)"
+    budgets = ", ".join(f"{b:,}" for b in rep.budgets)
+    print(
+        f"wrote {out}: {plan_summary(plan)}; {rep.rows} true-budget rows at {len(rep.budgets)} "
+        f"true budget(s) ({budgets}); identifiable: {ident}"
+    )
     return 0
 
 

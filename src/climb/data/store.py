@@ -13,8 +13,11 @@ Layout (SQLite, WAL journal)::
     rows(run_id TEXT REFERENCES runs, seq INTEGER, row_run TEXT UNIQUE, row_json TEXT)
 
 ``rows.row_json`` holds one run-table row (``run``, ``tokens``, ``params``, ``p.<src>``,
-``loss.<src>``, meta such as ``seed``, ``final``, ``wall_s``); :meth:`RunStore.to_run_table` turns
-all of them into the canonical :class:`climb.data.runs.RunTable`.
+``loss.<src>``, ``train_run``, ``true_budget``, meta such as ``seed``, ``final``, ``wall_s``);
+:meth:`RunStore.to_run_table` turns all of them into the canonical
+:class:`climb.data.runs.RunTable`. Rows stored before ``train_run``/``true_budget`` existed are
+read with ``train_run`` = the id of the run that stored them and ``true_budget`` = ``final`` (a
+cosine checkpoint is mid-schedule), so older stores open unchanged.
 
 A file that is not a climb store (a text file, another application's SQLite database, an empty
 file) is refused with a one-line :class:`~climb.errors.ClimbError` *before* anything is written
@@ -224,7 +227,7 @@ class RunStore:
         if rec is None:
             raise ClimbError(f"{self.path}: no run '{run_id}' in the store")
         rows = [
-            json.loads(r[0])
+            _with_run_columns(json.loads(r[0]), run_id)
             for r in self._con.execute(
                 "SELECT row_json FROM rows WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
@@ -248,10 +251,10 @@ class RunStore:
         """All run-table rows (checkpoint rows and final rows), in the order runs finished."""
         where = " WHERE rows.row_run = runs.run_id" if final_only else ""
         sql = (
-            "SELECT rows.row_json FROM rows JOIN runs ON rows.run_id = runs.run_id"
+            "SELECT rows.row_json, rows.run_id FROM rows JOIN runs ON rows.run_id = runs.run_id"
             f"{where} ORDER BY runs.rowid, rows.seq"
         )
-        return [json.loads(r[0]) for r in self._con.execute(sql).fetchall()]
+        return [_with_run_columns(json.loads(r[0]), r[1]) for r in self._con.execute(sql)]
 
     def to_frame(self, *, final_only: bool = False) -> pd.DataFrame:
         """The stored rows as a canonical frame (``run, tokens, params, p.*, loss.*, meta…``)."""
@@ -333,6 +336,13 @@ def _read_header(path: Path, mode: str) -> tuple[set[str], dict[str, str]]:
 
 
 # ---------------------------------------------------------------------- helpers
+def _with_run_columns(row: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """Fill ``train_run`` and ``true_budget`` of a row stored before they existed."""
+    row.setdefault("train_run", run_id)
+    row.setdefault("true_budget", bool(row.get("final", True)))
+    return row
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 

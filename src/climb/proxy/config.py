@@ -34,6 +34,9 @@ EXECUTION_FIELDS = frozenset({"device", "compile", "bf16", "threads"})
 """:class:`TrainConfig` fields that say *where/how fast* a run executes, not *what* it measures;
 they are left out of :meth:`RunSpec.spec_hash`."""
 
+WSD_FIELDS = ("schedule", "cooldown_frac", "cooldown_shape")
+""":class:`TrainConfig` fields of the WSD schedule; absent from the spec hash of cosine runs."""
+
 
 @runtime_checkable
 class CorpusLike(Protocol):
@@ -91,7 +94,16 @@ class ModelConfig(_Frozen):
 
 
 class TrainConfig(_Frozen):
-    """AdamW with linear warmup then cosine decay to ``min_lr_ratio · lr``.
+    """AdamW with linear warmup, then a cosine or a warmup-stable-decay (WSD) schedule.
+
+    ``schedule="cosine"``: cosine decay to ``min_lr_ratio · lr`` over the run; ``checkpoints``
+    rows are mid-schedule (``true_budget=False``). ``schedule="wsd"`` (Hägele et al. 2024): constant
+    ``lr`` after warmup, and at each budget of the run (:attr:`RunSpec.branches` and
+    :attr:`RunSpec.tokens`) a cooldown of ``cooldown_frac`` of that budget decays the LR to 0
+    (``cooldown_shape`` ``"sqrt"``: ``lr·(1 − √x)``, or ``"linear"``: ``lr·(1 − x)``), so every row
+    is a true budget; ``checkpoints`` are not used. Designs default to WSD
+    (:func:`climb.proxy.design.design_runs`); a bare ``TrainConfig`` keeps cosine so that older plan
+    files mean what they meant.
 
     ``device``/``compile``/``bf16`` = ``"auto"``: on CUDA, torch.compile and bf16 autocast are on;
     on CPU both are on only for runs of at least ``climb.proxy.train.CPU_COMPILE_MIN_TOKENS``
@@ -115,6 +127,9 @@ class TrainConfig(_Frozen):
     threads: int = Field(default=1, ge=0, description="torch CPU threads; 0 leaves torch's default")
     eval_bytes: int = Field(default=65536, ge=64)
     checkpoints: tuple[float, ...] = (0.25, 0.5)
+    schedule: Literal["cosine", "wsd"] = "cosine"
+    cooldown_frac: float = Field(default=0.2, gt=0, le=1)
+    cooldown_shape: Literal["sqrt", "linear"] = "sqrt"
 
     @field_validator("checkpoints")
     @classmethod
@@ -131,13 +146,16 @@ class RunSpec(_Frozen):
     """One planned proxy run: train on mixture ``p`` for ``D = tokens`` training tokens.
 
     ``mixture`` maps every source to evaluate to its proportion (0 = evaluated, never sampled);
-    proportions are ≥ 0 and sum to 1. Checkpoint rows get run id ``f"{run_id}@{tokens}"``, so
+    proportions are ≥ 0 and sum to 1. ``branches`` (WSD only) are smaller budgets ``D_k < D`` at
+    which the run branches a cooldown and is evaluated at exactly ``D_k`` tokens. Rows other than
+    the last get run id ``f"{run_id}@{tokens}"`` and every row has ``train_run = run_id``, so
     ``run_id`` may not contain ``@``.
     """
 
     run_id: str = Field(min_length=1)
     mixture: dict[str, float]
     tokens: int = Field(gt=0)
+    branches: tuple[int, ...] = ()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
 
@@ -150,20 +168,54 @@ class RunSpec(_Frozen):
             )
         return v
 
+    @field_validator("branches")
+    @classmethod
+    def _sorted_branches(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"branches {list(v)} must be distinct")
+        return tuple(sorted(v))
+
     @field_validator("mixture")
     @classmethod
     def _mixture(cls, v: dict[str, float]) -> dict[str, float]:
         return check_mixture(v, origin="run spec")
+
+    @model_validator(mode="after")
+    def _branches_fit(self) -> RunSpec:
+        if self.branches:
+            if self.train.schedule != "wsd":
+                raise ClimbError(
+                    f"run spec '{self.run_id}': branches need train.schedule='wsd' "
+                    f"(it is '{self.train.schedule}')"
+                )
+            if any(b <= 0 or b >= self.tokens for b in self.branches):
+                raise ClimbError(
+                    f"run spec '{self.run_id}': branches {list(self.branches)} must lie in "
+                    f"(0, tokens={self.tokens})"
+                )
+        return self
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """The run's true budgets, ascending: its WSD ``branches`` and ``tokens``."""
+        return (*self.branches, self.tokens)
 
     def spec_hash(self) -> str:
         """A 16-hex-digit digest of what the run measures (execution settings excluded).
 
         Two specs with the same hash train the same model on the same data for the same budget;
         a run store uses it to detect a changed plan. ``device``, ``compile``, ``bf16`` and
-        ``threads`` (see :data:`EXECUTION_FIELDS`) do not enter the hash.
+        ``threads`` (see :data:`EXECUTION_FIELDS`) do not enter the hash. Fields added with the WSD
+        schedule are left out while they are at their cosine defaults, so specs written before
+        them keep their hash.
         """
         data = self.model_dump(mode="json")
         data["train"] = {k: v for k, v in data["train"].items() if k not in EXECUTION_FIELDS}
+        if not data["branches"]:
+            del data["branches"]
+        if data["train"]["schedule"] == "cosine":
+            for key in WSD_FIELDS:
+                del data["train"][key]
         data["mixture"] = {k: data["mixture"][k] for k in sorted(data["mixture"])}
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

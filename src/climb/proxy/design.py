@@ -59,12 +59,20 @@ class PlannedRun:
         tokens: training tokens ``D``.
         kind: how it was chosen: ``mono``, ``pair``, ``dirichlet-natural``,
             ``dirichlet-uniform`` or ``custom``.
+        branches: smaller budgets ``D_k < D`` where a WSD run branches a cooldown (a true-budget
+            row each); empty for cosine runs.
     """
 
     run_id: str
     mixture: dict[str, float]
     tokens: int
     kind: str = "custom"
+    branches: tuple[int, ...] = ()
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """Token budgets at which this run gives a row with its schedule finished (true budgets)."""
+        return (*sorted(self.branches), int(self.tokens))
 
 
 @dataclass
@@ -91,8 +99,8 @@ class Plan:
 
     @property
     def budgets(self) -> list[int]:
-        """The distinct token budgets, ascending."""
-        return sorted({r.tokens for r in self.runs})
+        """The distinct true token budgets (runs' ``tokens`` and WSD ``branches``), ascending."""
+        return sorted({b for r in self.runs for b in r.budgets})
 
     def proportions(self) -> np.ndarray:
         """``(n_runs, K)`` matrix of planned proportions, columns in ``sources`` order."""
@@ -106,6 +114,7 @@ class Plan:
                 run_id=run.run_id,
                 mixture=mixture,
                 tokens=int(run.tokens),
+                branches=tuple(int(b) for b in run.branches),
                 model=self.model,
                 train=self.train,
             )
@@ -137,6 +146,7 @@ class Plan:
                     "id": r.run_id,
                     "kind": r.kind,
                     "tokens": int(r.tokens),
+                    **({"branches": [int(b) for b in r.branches]} if r.branches else {}),
                     "mixture": {s: float(v) for s, v in r.mixture.items()},
                 }
                 for r in self.runs
@@ -150,7 +160,8 @@ class Plan:
         tmp = path.with_name(f".{path.name}.tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             fh.write(
-                "# climb sweep plan: global model/train config + runs (id, mixture, tokens).\n"
+                "# climb sweep plan: global model/train config + runs (id, mixture, tokens,\n"
+                "# and for WSD runs the smaller budgets where a cooldown branch is evaluated).\n"
                 "# Train it with `climb sweep THIS_FILE --store runs.db`.\n"
             )
             yaml.safe_dump(self.to_dict(), fh, sort_keys=False, allow_unicode=True, width=100)
@@ -226,6 +237,11 @@ class Plan:
                     f"{origin}: run {k}: id '{runs[-1].run_id}' is used twice; ids must be unique"
                 )
             seen.add(runs[-1].run_id)
+            if runs[-1].branches and train.schedule != "wsd":
+                raise ClimbError(
+                    f"{origin}: run '{runs[-1].run_id}' has 'branches', which need "
+                    f"train.schedule 'wsd' (the plan's is '{train.schedule}')"
+                )
         return cls(sources=list(sources), runs=runs, model=model, train=train, design=design)
 
 
@@ -238,35 +254,53 @@ class IdentifiabilityReport:
         ok: no problem found.
         problems: one line per problem, naming the sources/budget concerned.
         rank: per target ``i``, the column rank of ``P_{-i}`` over all runs (full = ``K − 1``).
-        budgets: the distinct token budgets.
+        budgets: the distinct *true* token budgets (a run's ``tokens`` and its WSD branches;
+            mid-schedule checkpoints of cosine runs are not counted).
+        rows: the number of true-budget rows the plan yields.
     """
 
     ok: bool
     problems: list[str]
     rank: dict[str, int]
     budgets: list[int]
+    rows: int = 0
+
+
+def true_budget_rows(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    """``(P, D)``: one row per true budget of every run (WSD branches and each run's ``tokens``).
+
+    Cosine checkpoints are left out: they are mid-schedule, not true budgets, and the climb laws
+    do not fit ``β``/``κ`` from them.
+    """
+    P = plan.proportions()
+    idx = [k for k, r in enumerate(plan.runs) for _ in r.budgets]
+    D = [b for r in plan.runs for b in r.budgets]
+    return P[idx], np.array(D, dtype=np.int64)
 
 
 def check_identifiability(
     plan: Plan, *, min_shares: int = 2, mono_share: float = 0.9
 ) -> IdentifiabilityReport:
-    """Check that a plan identifies the Climb law's parameters.
+    """Check that a plan identifies the Climb law's parameters from its true-budget rows.
 
-    For each target ``i`` the effective-ratio regression ``r_i − p_i = Σ_{j≠i} w_ij(D) p_j``
-    needs the design matrix ``P_{-i}`` (runs × the other sources) to have full column rank
-    ``K − 1`` at *each* budget (so ``w_ij(D)`` and hence ``κ_i`` are identifiable); each source ``i``
-    must appear at ≥ ``min_shares`` distinct positive shares among runs *with* each partner ``j``
-    (``p_j > 0``) and among runs *without* it (``p_j = 0``); the isolated law needs runs with
-    ``p_i ≥ mono_share`` at ≥ 2 budgets; and ``κ`` needs ≥ 2 budgets.
+    Over the rows of :func:`true_budget_rows`: for each target ``i`` the effective-ratio
+    regression ``r_i − p_i = Σ_{j≠i} w_ij(D) p_j`` needs the design matrix ``P_{-i}`` (rows × the
+    other sources) to have full column rank ``K − 1`` at *each* true budget (so ``w_ij(D)`` and
+    hence ``κ_i`` are identifiable), and rows where some donor ``j ≠ i`` has ``p_j > 0`` at ≥ 2
+    true budgets (``κ_i``); each source ``i`` must appear at ≥ ``min_shares`` distinct positive
+    shares among runs *with* each partner ``j`` (``p_j > 0``) and among runs *without* it
+    (``p_j = 0``); the isolated law needs runs with ``p_i ≥ mono_share`` at ≥ 2 true budgets.
     """
     sources = plan.sources
     K = len(sources)
-    P = plan.proportions()
-    D = np.array([r.tokens for r in plan.runs])
+    P, D = true_budget_rows(plan)
     budgets = sorted(set(D.tolist()))
     problems: list[str] = []
     if len(budgets) < 2:
-        problems.append(f"only one token budget ({budgets[0]}); κ (scale sensitivity) needs ≥ 2")
+        problems.append(
+            f"only one true token budget ({budgets[0]}); κ (scale sensitivity) needs ≥ 2 "
+            "(cosine checkpoints do not count; use the wsd schedule with ≥ 2 budgets)"
+        )
     rank: dict[str, int] = {}
     for i, s in enumerate(sources):
         others = [j for j in range(K) if j != i]
@@ -276,6 +310,12 @@ def check_identifiability(
                 f"target '{s}': design matrix of r on p has rank {rank[s]} < {K - 1} over all runs"
             )
             continue
+        donor_budgets = np.unique(D[(P[:, others] > 0).any(axis=1)])
+        if len(budgets) >= 2 and len(donor_budgets) < 2:
+            problems.append(
+                f"target '{s}': runs with donors at {len(donor_budgets)} true budget(s); "
+                "κ needs ≥ 2"
+            )
         for b in budgets:
             sub = P[b == D][:, others]
             rb = int(np.linalg.matrix_rank(sub)) if len(sub) else 0
@@ -287,8 +327,8 @@ def check_identifiability(
         mono_budgets = sorted({int(d) for d in D[P[:, i] >= mono_share]})
         if len(mono_budgets) < 2:
             problems.append(
-                f"source '{s}': monolingual (p ≥ {mono_share:g}) runs at {len(mono_budgets)} budget(s); "
-                "the isolated law needs ≥ 2"
+                f"source '{s}': monolingual (p ≥ {mono_share:g}) runs at {len(mono_budgets)} true "
+                "budget(s); the isolated law needs ≥ 2"
             )
     for i, j in itertools.permutations(range(K), 2):
         pos = P[:, i] > 0
@@ -304,7 +344,11 @@ def check_identifiability(
                 f"(need {min_shares})"
             )
     return IdentifiabilityReport(
-        ok=not problems, problems=problems, rank=rank, budgets=[int(b) for b in budgets]
+        ok=not problems,
+        problems=problems,
+        rank=rank,
+        budgets=[int(b) for b in budgets],
+        rows=len(D),
     )
 
 
@@ -320,38 +364,118 @@ def design_runs(
     model: ModelConfig | None = None,
     train: TrainConfig | None = None,
     pair_shares: Sequence[float] = PAIR_SHARES,
+    schedule: str = "wsd",
     warn: bool = True,
 ) -> Plan:
-    """Design a sweep: monolingual runs, pairs and Dirichlet mixtures at each token budget.
+    """Design a sweep: monolingual runs, pairs and Dirichlet mixtures at the token budgets.
 
-    ``n_runs`` is the total number of runs, split evenly over the budgets ``tokens`` (the
-    remainder goes to the smallest budgets). At each budget the runs are, in order: the ``K``
-    monolingual runs; pairs ``(i, j)`` at shares ``pair_shares`` (each source in ≥ 1 pair, pairs
-    chosen in a seeded order); then Dirichlet mixtures alternating around the natural mix
-    ``q_i ∝ U_i`` and the uniform mix ``q_i = 1/K`` (``p ~ Dir(K·q)``), every second one on a
-    random subset of the sources (so each source is also seen *without* each partner). The same
-    mixtures are used at every budget (only ``D`` differs), which separates ``w_ij`` from ``κ_i``.
+    The runs' mixtures are, in order: the ``K`` monolingual runs; pairs ``(i, j)`` at shares
+    ``pair_shares`` (each source in ≥ 1 pair, pairs chosen in a seeded order); then Dirichlet
+    mixtures alternating around the natural mix ``q_i ∝ U_i`` and the uniform mix ``q_i = 1/K``
+    (``p ~ Dir(K·q)``), every second one on a random subset of the sources (so each source is also
+    seen *without* each partner). Every mixture is trained at every budget (only ``D`` differs),
+    which separates ``w_ij`` from ``κ_i``.
+
+    ``schedule="wsd"`` (the default, recommended): ``n_runs`` training runs, one per mixture,
+    each with the largest budget as ``tokens`` and a cooldown branch at every smaller budget, so
+    each run gives a true-budget row at every budget for about ``1 + cooldown_frac·Σ_{k<K} D_k/D_K``
+    times the cost of its largest budget. ``schedule="cosine"``: ``n_runs`` runs split evenly over
+    the budgets (the remainder to the smallest), each trained with its own cosine schedule; their
+    checkpoints are not true budgets. ``train.schedule`` is set to ``schedule``.
 
     With ``max_epochs`` ``E`` and ``unique_tokens`` ``U``, every run satisfies ``p_i D ≤ E U_i``:
     shares over the cap are clipped and the excess moved to the other sources of the run's mixture
     (water-filling); a run whose mixture cannot hold ``D`` (e.g. a monolingual run on a small
-    source) is dropped. Both are reported as :class:`ClimbWarning`. The plan is checked with
-    :func:`check_identifiability`; problems are warned about (``warn=False`` to silence).
+    source) is dropped, or for WSD shortened to the largest budget it can hold. All are reported as
+    :class:`ClimbWarning`. The plan is checked with :func:`check_identifiability`; problems are
+    warned about (``warn=False`` to silence).
     """
     sources = [str(s) for s in sources]
+    K = len(sources)
+    budgets = sorted({int(t) for t in tokens})
+    _check_design_args(sources, budgets, n_runs, unique_tokens, max_epochs, pair_shares, schedule)
+    rng = np.random.default_rng(seed)
+    per_budget = [n_runs // len(budgets)] * len(budgets)
+    for k in range(n_runs % len(budgets)):
+        per_budget[k] += 1
+    n_mix = n_runs if schedule == "wsd" else max(per_budget)
+    natural = (
+        np.array([float(unique_tokens[s]) for s in sources])
+        if unique_tokens is not None
+        else np.ones(K)
+    )
+    natural = natural / natural.sum()
+    mixtures = _mixtures(sources, n_mix, natural, rng, pair_shares)
+    caps = _Caps(sources, unique_tokens, max_epochs)
+    if schedule == "wsd":
+        runs = _wsd_runs(mixtures, budgets, caps)
+    else:
+        runs = _cosine_runs(mixtures, budgets, per_budget, caps)
+    if warn:
+        caps.warn()
+    if not runs:
+        raise ClimbError(
+            "design: every run broke the data caps; lower --tokens or raise --max-epochs"
+        )
+    train = (train if train is not None else TrainConfig()).model_copy(
+        update={"schedule": schedule}
+    )
+    plan = Plan(
+        sources=sources,
+        runs=runs,
+        model=model if model is not None else ModelConfig(),
+        train=train,
+        design={
+            "seed": int(seed),
+            "runs": int(n_runs),
+            "tokens": budgets,
+            "schedule": schedule,
+            "max_epochs": max_epochs,
+            "pair_shares": [float(x) for x in pair_shares],
+            "natural": {s: round(float(q), 6) for s, q in zip(sources, natural)},
+            "repaired": caps.repaired,
+            "shortened": caps.shortened,
+            "dropped": caps.dropped,
+        },
+    )
+    report = check_identifiability(plan)
+    plan.design["identifiable"] = report.ok
+    if warn and not report.ok:
+        shown = "; ".join(report.problems[:3])
+        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+        warnings.warn(
+            f"design: some interactions may not be identifiable: {shown}{more}; add --runs or budgets",
+            ClimbWarning,
+            stacklevel=2,
+        )
+    return plan
+
+
+def _check_design_args(
+    sources: list[str],
+    budgets: list[int],
+    n_runs: int,
+    unique_tokens: Mapping[str, int] | None,
+    max_epochs: float | None,
+    pair_shares: Sequence[float],
+    schedule: str,
+) -> None:
     K = len(sources)
     if K < 2:
         raise ClimbError("--sources: give at least 2 sources (a mixture law needs a mixture)")
     if len(set(sources)) != K:
         dup = next(s for s in sources if sources.count(s) > 1)
         raise ClimbError(f"--sources: '{dup}' is listed twice")
-    budgets = sorted({int(t) for t in tokens})
     if not budgets or any(b <= 0 for b in budgets):
         raise ClimbError("--tokens: give one or more positive token budgets, e.g. --tokens 1M 2M")
-    if n_runs < K * len(budgets):
+    if schedule not in ("wsd", "cosine"):
+        raise ClimbError(f"schedule must be 'wsd' or 'cosine', got {schedule!r}")
+    need = K if schedule == "wsd" else K * len(budgets)
+    if n_runs < need:
+        where = "" if schedule == "wsd" else f" at {len(budgets)} budget(s)"
         raise ClimbError(
-            f"--runs {n_runs} is too few: the {K} monolingual runs alone need {K * len(budgets)} runs "
-            f"at {len(budgets)} budget(s); use --runs ≥ {3 * K * len(budgets)} for a useful design"
+            f"--runs {n_runs} is too few: the {K} monolingual runs alone need {need} runs{where}; "
+            f"use --runs ≥ {3 * need} for a useful design"
         )
     if max_epochs is not None and max_epochs <= 0:
         raise ClimbError(f"--max-epochs {max_epochs:g}: must be > 0")
@@ -372,81 +496,84 @@ def design_runs(
         if not 0 < sh < 1:
             raise ClimbError(f"pair share {sh:g} must lie strictly between 0 and 1")
 
-    rng = np.random.default_rng(seed)
-    per_budget = [n_runs // len(budgets)] * len(budgets)
-    for k in range(n_runs % len(budgets)):
-        per_budget[k] += 1
-    n_max = max(per_budget)
-    natural = (
-        np.array([float(unique_tokens[s]) for s in sources])
-        if unique_tokens is not None
-        else np.ones(K)
-    )
-    natural = natural / natural.sum()
-    mixtures = _mixtures(sources, n_max, natural, rng, pair_shares)
 
+class _Caps:
+    """Data caps ``p_i D ≤ E U_i`` of a design, and the runs they repaired, shortened or dropped."""
+
+    def __init__(
+        self, sources: list[str], unique: Mapping[str, int] | None, max_epochs: float | None
+    ) -> None:
+        self.sources, self.unique, self.max_epochs = sources, unique, max_epochs
+        self.repaired: list[str] = []
+        self.shortened: list[str] = []
+        self.dropped: list[str] = []
+
+    def fit(self, mix: dict[str, float], tokens: int) -> dict[str, float] | None:
+        """The mixture, repaired to respect the caps at ``tokens``, or ``None`` if it cannot."""
+        if self.max_epochs is None or self.unique is None:
+            return mix
+        caps = {s: self.max_epochs * self.unique[s] / tokens for s in self.sources}
+        return _apply_caps(mix, caps)
+
+    def warn(self) -> None:
+        E = self.max_epochs if self.max_epochs is not None else math.nan
+        for what, ids, advice in (
+            ("were repaired (excess moved to their other sources)", self.repaired, ""),
+            ("were shortened to the largest budget their mixture can hold", self.shortened, ""),
+            ("were dropped", self.dropped, "; lower --tokens or raise --max-epochs"),
+        ):
+            if ids:
+                warnings.warn(
+                    f"design: {len(ids)} run(s) broke the data cap p·D ≤ {E:g}·U and {what}, "
+                    f"e.g. {', '.join(ids[:3])}{advice}",
+                    ClimbWarning,
+                    stacklevel=3,
+                )
+
+
+def _cosine_runs(
+    mixtures: list[tuple[str, str, dict[str, float]]],
+    budgets: list[int],
+    per_budget: list[int],
+    caps: _Caps,
+) -> list[PlannedRun]:
+    """One cosine run per (budget, mixture): the first ``per_budget[k]`` mixtures at budget k."""
     runs: list[PlannedRun] = []
-    repaired: list[str] = []
-    dropped: list[str] = []
     for b, n_b in zip(budgets, per_budget):
-        tag = _tokens_tag(b)
         for kind, name, mix in mixtures[:n_b]:
-            run_id = f"D{tag}-{name}"
-            if max_epochs is not None and unique_tokens is not None:
-                caps = {s: max_epochs * unique_tokens[s] / b for s in sources}
-                fixed = _apply_caps(mix, caps)
-                if fixed is None:
-                    dropped.append(run_id)
-                    continue
-                if fixed != mix:
-                    repaired.append(run_id)
-                    mix = fixed
-            runs.append(PlannedRun(run_id=run_id, mixture=mix, tokens=b, kind=kind))
-    if warn and repaired:
-        warnings.warn(
-            f"design: {len(repaired)} run(s) broke the data cap p·D ≤ {max_epochs:g}·U and were "
-            f"repaired (excess moved to their other sources), e.g. {', '.join(repaired[:3])}",
-            ClimbWarning,
-            stacklevel=2,
-        )
-    if warn and dropped:
-        warnings.warn(
-            f"design: {len(dropped)} run(s) cannot respect the data cap p·D ≤ {max_epochs:g}·U and "
-            f"were dropped, e.g. {', '.join(dropped[:3])}; lower --tokens or raise --max-epochs",
-            ClimbWarning,
-            stacklevel=2,
-        )
-    if not runs:
-        raise ClimbError(
-            "design: every run broke the data caps; lower --tokens or raise --max-epochs"
-        )
-    plan = Plan(
-        sources=sources,
-        runs=runs,
-        model=model if model is not None else ModelConfig(),
-        train=train if train is not None else TrainConfig(),
-        design={
-            "seed": int(seed),
-            "runs": int(n_runs),
-            "tokens": budgets,
-            "max_epochs": max_epochs,
-            "pair_shares": [float(x) for x in pair_shares],
-            "natural": {s: round(float(q), 6) for s, q in zip(sources, natural)},
-            "repaired": repaired,
-            "dropped": dropped,
-        },
-    )
-    report = check_identifiability(plan)
-    plan.design["identifiable"] = report.ok
-    if warn and not report.ok:
-        shown = "; ".join(report.problems[:3])
-        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
-        warnings.warn(
-            f"design: some interactions may not be identifiable: {shown}{more}; add --runs or budgets",
-            ClimbWarning,
-            stacklevel=2,
-        )
-    return plan
+            run_id = f"D{_tokens_tag(b)}-{name}"
+            fixed = caps.fit(mix, b)
+            if fixed is None:
+                caps.dropped.append(run_id)
+                continue
+            if fixed != mix:
+                caps.repaired.append(run_id)
+            runs.append(PlannedRun(run_id=run_id, mixture=fixed, tokens=b, kind=kind))
+    return runs
+
+
+def _wsd_runs(
+    mixtures: list[tuple[str, str, dict[str, float]]], budgets: list[int], caps: _Caps
+) -> list[PlannedRun]:
+    """One WSD run per mixture: ``tokens`` = the largest budget its mixture can hold under the
+    caps (repaired there, which respects the caps at every smaller budget too), branches at the
+    smaller ones."""
+    runs: list[PlannedRun] = []
+    for kind, name, mix in mixtures:
+        run_id = f"wsd-{name}"
+        for k in range(len(budgets) - 1, -1, -1):
+            fixed = caps.fit(mix, budgets[k])
+            if fixed is not None:
+                break
+        if fixed is None:
+            caps.dropped.append(run_id)
+            continue
+        if k < len(budgets) - 1:
+            caps.shortened.append(run_id)
+        if fixed != mix:
+            caps.repaired.append(run_id)
+        runs.append(PlannedRun(run_id, fixed, budgets[k], kind=kind, branches=tuple(budgets[:k])))
+    return runs
 
 
 def _mixtures(
@@ -572,10 +699,11 @@ def _first_line(exc: BaseException) -> str:
 def _planned_run(item: Any, k: int, sources: list[str], origin: str) -> PlannedRun:
     if not isinstance(item, dict):
         raise ClimbError(f"{origin}: run {k}: expected a mapping with id, mixture, tokens")
-    unknown = sorted(set(map(str, item)) - {"id", "kind", "tokens", "mixture"})
+    unknown = sorted(set(map(str, item)) - {"id", "kind", "tokens", "branches", "mixture"})
     if unknown:
         raise ClimbError(
-            f"{origin}: run {k}: unknown key '{unknown[0]}' (keys are id, kind, mixture, tokens)"
+            f"{origin}: run {k}: unknown key '{unknown[0]}' "
+            "(keys are id, kind, mixture, tokens, branches)"
         )
     run_id = item.get("id")
     if not isinstance(run_id, str | int) or not str(run_id).strip() or "@" in str(run_id):
@@ -610,7 +738,32 @@ def _planned_run(item: Any, k: int, sources: list[str], origin: str) -> PlannedR
     if abs(total - 1.0) > 1e-6:
         raise ClimbError(f"{origin}: run '{run_id}': shares sum to {total:.6g}, not 1")
     kind = str(item.get("kind", "custom"))
-    return PlannedRun(run_id=run_id, mixture=clean, tokens=tok, kind=kind)
+    return PlannedRun(
+        run_id=run_id, mixture=clean, tokens=tok, kind=kind,
+        branches=_branches(item.get("branches"), tok, f"{origin}: run '{run_id}'"),
+    )  # fmt: skip
+
+
+def _branches(raw: Any, tokens: int, where: str) -> tuple[int, ...]:
+    """A run's ``branches`` entry: distinct positive token counts below its ``tokens``."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ClimbError(f"{where}: 'branches' must be a list of token counts below 'tokens'")
+    out = []
+    for b in raw:
+        try:
+            value = parse_tokens(str(b))
+        except ClimbError:
+            value = 0
+        if not 0 < value < tokens:
+            raise ClimbError(
+                f"{where}: branch {b!r} must be a token count between 0 and tokens={tokens}"
+            )
+        out.append(value)
+    if len(set(out)) != len(out):
+        raise ClimbError(f"{where}: 'branches' lists a budget twice")
+    return tuple(sorted(out))
 
 
 def _token_count(value: Any) -> int | None:

@@ -324,7 +324,8 @@ def plan_summary(plan: Plan) -> str:
     parts = ", ".join(f"{n} {k}" for k, n in kinds.items())
     budgets = ", ".join(f"{b:,}" for b in plan.budgets)
     return (
-        f"{len(plan)} runs ({parts}) over {len(plan.sources)} sources at budgets {budgets} tokens"
+        f"{len(plan)} {plan.train.schedule} runs ({parts}) over {len(plan.sources)} sources "
+        f"at budgets {budgets} tokens"
     )
 
 

@@ -27,6 +27,8 @@ CPU runs are bit-for-bit deterministic for a given spec and thread count.
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import shutil
 import time
@@ -175,7 +177,7 @@ def sample_plan(
 
 
 def lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
-    """Learning rate of 0-based ``step``: linear warmup, then cosine to ``min_lr_ratio·lr``."""
+    """Cosine schedule, 0-based ``step``: linear warmup, then cosine to ``min_lr_ratio·lr``."""
     warmup = math.ceil(cfg.warmup_frac * steps)
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
@@ -184,159 +186,276 @@ def lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
     return lr_min + 0.5 * (cfg.lr - lr_min) * (1.0 + math.cos(math.pi * progress))
 
 
+def wsd_lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
+    """WSD stable phase, 0-based ``step`` of a run of ``steps``: linear warmup, then ``lr``."""
+    warmup = math.ceil(cfg.warmup_frac * steps)
+    return cfg.lr * (step + 1) / warmup if step < warmup else cfg.lr
+
+
+def cooldown_lr(t: int, n: int, peak: float, cfg: TrainConfig) -> float:
+    """Step ``t`` of an ``n``-step WSD cooldown from ``peak``: ``peak·(1 − f(x))``, ``x = (t+½)/n``,
+    ``f(x) = √x`` (``cooldown_shape="sqrt"``) or ``x`` (``"linear"``); it ends near 0."""
+    x = (t + 0.5) / n
+    return peak * (1.0 - (math.sqrt(x) if cfg.cooldown_shape == "sqrt" else x))
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Steps ``[start, end)`` trained from the main run's state at ``start``, then evaluated.
+
+    Cosine: one phase ``[0, steps)`` evaluated at ``evals`` (checkpoint steps and ``steps``).
+    WSD: one phase per budget ``D_k``: the cooldown ``[steps_k − c_k, steps_k)`` with
+    ``c_k = ⌈cooldown_frac·steps_k⌉``, evaluated at ``steps_k``; every phase but the last is a
+    *branch* (the main run's state is restored after it), the last one is the main run's own.
+    """
+
+    start: int
+    end: int
+    evals: tuple[int, ...]
+    budget: int  # the planned D_k of the phase's last row
+    branch: bool
+
+
+def run_phases(spec: RunSpec) -> tuple[int, list[Phase]]:
+    """``(steps, phases)`` of a run: ``steps_k = max(1, round(D_k / (B·T)))`` per budget.
+
+    Raises ClimbError when two budgets of a WSD run round to the same number of steps.
+    """
+    tcfg = spec.train
+    per_step = tcfg.batch_size * spec.model.context
+    steps = max(1, round(spec.tokens / per_step))
+    if tcfg.schedule == "cosine":
+        cps = sorted({round(f * steps) for f in tcfg.checkpoints} - {0, steps})
+        return steps, [Phase(0, steps, (*cps, steps), spec.tokens, branch=False)]
+    ends = [max(1, round(d / per_step)) for d in spec.budgets]
+    if len(set(ends)) != len(ends):
+        raise ClimbError(
+            f"run '{spec.run_id}': budgets {list(spec.budgets)} round to steps {ends} of "
+            f"{per_step} tokens; make them at least one step apart"
+        )
+    phases = []
+    for k, (end, budget) in enumerate(zip(ends, spec.budgets)):
+        n_cool = min(end, max(1, math.ceil(tcfg.cooldown_frac * end)))
+        phases.append(Phase(end - n_cool, end, (end,), budget, branch=k < len(ends) - 1))
+    return steps, phases
+
+
 # --------------------------------------------------------------------------- the run
 def train_run(
     spec: RunSpec, corpus: CorpusLike, *, progress: Callable[[int], None] | None = None
 ) -> list[Row]:
     """Train one proxy model on ``spec.mixture`` and return its run-table rows.
 
-    Returns one row per checkpoint fraction (run id ``f"{run_id}@{tokens}"``, ``final=False``,
-    ``true_budget=False``) and a last row with run id ``spec.run_id`` (``final=True``,
-    ``true_budget=True``); every row has ``train_run = spec.run_id``. Each row has ``run``, ``tokens``,
-    ``params`` (the law's N), ``p.<src>`` and ``loss.<src>`` (bits per byte) for every source in
-    ``spec.mixture``, and metadata: ``seed``, ``final``, ``step``, ``planned_tokens``, ``wall_s``,
-    ``tokens_per_s``, ``spec_hash``, ``tokenizer``, ``device``, ``compile``, ``bf16``.
-    ``progress(tokens_done)`` is called about every 1% of the run.
+    Cosine: one row per checkpoint fraction (``true_budget=False``) and a last row at ``tokens``.
+    WSD: one row per budget (``branches`` and ``tokens``), each a cooldown branch evaluated at
+    exactly that many tokens (``true_budget=True``). Every row but the last has run id
+    ``f"{run_id}@{tokens}"``, the last ``spec.run_id`` (``final=True``); all have
+    ``train_run = spec.run_id``. Each row has ``run``, ``tokens``, ``params`` (the law's N),
+    ``p.<src>`` and ``loss.<src>`` (bits per byte) for every source in ``spec.mixture``, and
+    metadata: ``train_run``, ``true_budget``, ``schedule``, ``seed``, ``final``, ``step``,
+    ``planned_tokens``, ``wall_s``, ``tokens_per_s``, ``spec_hash``, ``tokenizer``, ``device``,
+    ``compile``, ``bf16``. ``progress(tokens_done)`` is called about every 1% of the main run.
 
     Raises ClimbError: unknown source, a source too short for the context, or a non-finite loss.
     """
     ex = resolve_execution(spec)
     with _torch_settings(ex):
-        return _train(spec, corpus, ex, progress)
+        return _Trainer(spec, corpus, ex, progress).run()
 
 
-def _train(
-    spec: RunSpec, corpus: CorpusLike, ex: Execution, progress: Callable[[int], None] | None
-) -> list[Row]:
-    mcfg, tcfg = spec.model, spec.train
-    origin = f"run '{spec.run_id}'"
-    known = set(corpus.sources)
-    for src in spec.mixture:
-        if src not in known:
-            raise ClimbError(
-                f"{origin}: mixture source '{src}' is not in the corpus "
-                f"(it has: {', '.join(sorted(known)[:12])}{'…' if len(known) > 12 else ''})"
-            )
-    sources = list(spec.mixture)
-    p = np.array([spec.mixture[s] for s in sources])
-    B, T = tcfg.batch_size, mcfg.context
-    device = torch.device(ex.device)
+class _Trainer:
+    """One run's data, model and optimiser, and the loop over its phases (see ``run``)."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        corpus: CorpusLike,
+        ex: Execution,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.spec, self.ex, self.progress = spec, ex, progress
+        self.origin = f"run '{spec.run_id}'"
+        self.sources = list(spec.mixture)
+        self.device = torch.device(ex.device)
+        self.steps, self.phases = run_phases(spec)
+        self._load_data(corpus)
+        self._build_model()
+        self.tokens_trained = 0
+        self.train_s = 0.0
 
     # ---- data: token arrays, exact mixture schedule, seeded windows
-    tok = get_tokenizer(mcfg, corpus)
-    train_ids: dict[int, np.ndarray] = {}
-    for k, src in enumerate(sources):
-        if p[k] > 0:
-            ids = encode_cached(tok, corpus.text_bytes(src, "train"))
-            if len(ids) < T + 1:
+    def _load_data(self, corpus: CorpusLike) -> None:
+        spec, mcfg, tcfg = self.spec, self.spec.model, self.spec.train
+        known = set(corpus.sources)
+        for src in self.sources:
+            if src not in known:
                 raise ClimbError(
-                    f"{origin}: source '{src}' has {len(ids)} training tokens, fewer than "
-                    f"context+1={T + 1}; give it proportion 0 or lower model.context"
+                    f"{self.origin}: mixture source '{src}' is not in the corpus "
+                    f"(it has: {', '.join(sorted(known)[:12])}{'…' if len(known) > 12 else ''})"
                 )
-            train_ids[k] = ids
-    eval_sets = {
-        src: _eval_windows(tok, corpus, src, tcfg.eval_bytes, T, origin) for src in sources
-    }
+        p = np.array([spec.mixture[s] for s in self.sources])
+        T = mcfg.context
+        tok = get_tokenizer(mcfg, corpus)
+        self.train_ids: dict[int, np.ndarray] = {}
+        for k, src in enumerate(self.sources):
+            if p[k] > 0:
+                ids = encode_cached(tok, corpus.text_bytes(src, "train"))
+                if len(ids) < T + 1:
+                    raise ClimbError(
+                        f"{self.origin}: source '{src}' has {len(ids)} training tokens, fewer "
+                        f"than context+1={T + 1}; give it proportion 0 or lower model.context"
+                    )
+                self.train_ids[k] = ids
+        self.eval_sets = {
+            src: _eval_windows(tok, corpus, src, tcfg.eval_bytes, T, self.origin)
+            for src in self.sources
+        }
+        lengths = [len(self.train_ids.get(k, ())) for k in range(len(self.sources))]
+        self.slots, self.starts = sample_plan(
+            p, self.steps * tcfg.batch_size, T, lengths, tcfg.seed
+        )
+        self.p = p
 
-    steps = max(1, round(spec.tokens / (B * T)))
-    lengths = [len(train_ids[k]) if k in train_ids else 0 for k in range(len(sources))]
-    slots, starts = sample_plan(p, steps * B, T, lengths, tcfg.seed)
-    offsets = np.arange(T + 1)
-
-    def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets of 0-based ``step`` (the same batch in a branch and the main run)."""
+        B, T = self.spec.train.batch_size, self.spec.model.context
         lo, hi = step * B, (step + 1) * B
-        rows = [train_ids[int(s)][st + offsets] for s, st in zip(slots[lo:hi], starts[lo:hi])]
+        rows = [
+            self.train_ids[int(s)][st : st + T + 1]
+            for s, st in zip(self.slots[lo:hi], self.starts[lo:hi])
+        ]
         xy = torch.from_numpy(np.stack(rows).astype(np.int64))
-        if device.type == "cuda":
-            xy = xy.pin_memory().to(device, non_blocking=True)
+        if self.device.type == "cuda":
+            xy = xy.pin_memory().to(self.device, non_blocking=True)
         return xy[:, :-1], xy[:, 1:]
 
     # ---- model and optimiser
-    torch.manual_seed(tcfg.seed)
-    model = ProxyLM(mcfg).to(device)
-    decay = [q for q in model.parameters() if q.dim() >= 2]
-    no_decay = [q for q in model.parameters() if q.dim() < 2]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": tcfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=tcfg.lr,
-        betas=(tcfg.beta1, tcfg.beta2),
-        fused=device.type == "cuda",
-    )
-    fwd: Callable[[torch.Tensor], torch.Tensor] = (
-        torch.compile(model, dynamic=False) if ex.compile else model  # type: ignore[assignment]
-    )
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=ex.bf16)
+    def _build_model(self) -> None:
+        tcfg = self.spec.train
+        torch.manual_seed(tcfg.seed)
+        self.model = ProxyLM(self.spec.model).to(self.device)
+        decay = [q for q in self.model.parameters() if q.dim() >= 2]
+        no_decay = [q for q in self.model.parameters() if q.dim() < 2]
+        self.opt = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": tcfg.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=tcfg.lr,
+            betas=(tcfg.beta1, tcfg.beta2),
+            fused=self.device.type == "cuda",
+        )
+        self.fwd: Callable[[torch.Tensor], torch.Tensor] = (
+            torch.compile(self.model, dynamic=False) if self.ex.compile else self.model  # type: ignore[assignment]
+        )
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.ex.bf16)
 
-    cp_steps = sorted({round(f * steps) for f in tcfg.checkpoints} - {0, steps})
-    check_every = 1 if device.type == "cpu" else 16
-    report_every = max(1, steps // 100)
-    params = model.non_embedding_params()
-    base: Row = {
-        "params": params,
-        **{f"p.{s}": float(p[k]) for k, s in enumerate(sources)},
-    }
-    meta: Row = {
-        "seed": tcfg.seed,
-        "planned_tokens": spec.tokens,
-        "spec_hash": spec.spec_hash(),
-        "tokenizer": mcfg.tokenizer,
-        "device": ex.device,
-        "compile": ex.compile,
-        "bf16": ex.bf16,
-    }
-    rows: list[Row] = []
-    t0 = time.perf_counter()
-    train_s = 0.0
-    t_mark = t0
-    model.train()
-    for step in range(steps):
-        lr = lr_at(step, steps, tcfg)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x, y = batch(step)
-        with autocast:
-            loss = lm_loss(fwd(x), y)
-        loss.backward()
-        if tcfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if (step + 1) % check_every == 0 or step + 1 == steps:
-            value = loss.item()
-            if not math.isfinite(value):
-                raise ClimbError(
-                    f"{origin}: training loss became {value} at step {step + 1} of {steps} "
-                    f"(lr {lr:.3g}); lower train.lr or raise train.warmup_frac"
+    def lr(self, step: int, phase: Phase) -> float:
+        """Learning rate of 0-based ``step`` inside ``phase`` (cosine, or WSD stable/cooldown)."""
+        cfg = self.spec.train
+        if cfg.schedule == "cosine":
+            return lr_at(step, self.steps, cfg)
+        peak = wsd_lr_at(phase.start, self.steps, cfg)
+        return cooldown_lr(step - phase.start, phase.end - phase.start, peak, cfg)
+
+    def train_steps(self, lo: int, hi: int, lr_of: Callable[[int], float], main: bool) -> None:
+        """Train steps ``[lo, hi)``; stop on a non-finite loss; report progress on the main run."""
+        B, T = self.spec.train.batch_size, self.spec.model.context
+        check_every = 1 if self.device.type == "cpu" else 16
+        report_every = max(1, self.steps // 100)
+        t0 = time.perf_counter()
+        self.model.train()
+        for step in range(lo, hi):
+            lr = lr_of(step)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            x, y = self.batch(step)
+            with self.autocast:
+                loss = lm_loss(self.fwd(x), y)
+            loss.backward()
+            if self.spec.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.train.grad_clip)
+            self.opt.step()
+            self.opt.zero_grad(set_to_none=True)
+            if (step + 1) % check_every == 0 or step + 1 == hi:
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise ClimbError(
+                        f"{self.origin}: training loss became {value} at step {step + 1} of "
+                        f"{self.steps} (lr {lr:.3g}); lower train.lr or raise train.warmup_frac"
+                    )
+            report = (step + 1) % report_every == 0 or step + 1 == self.steps
+            if main and report and self.progress is not None:
+                self.progress((step + 1) * B * T)
+        self.tokens_trained += (hi - lo) * B * T
+        self.train_s += time.perf_counter() - t0
+
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+        """Copies of the model's and optimiser's state (a WSD branch starts from them)."""
+        weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return weights, copy.deepcopy(self.opt.state_dict())
+
+    def restore(self, state: tuple[dict[str, torch.Tensor], dict[str, object]]) -> None:
+        """Put the main run's state back after a branch (in place: a compiled model stays valid)."""
+        self.model.load_state_dict(state[0])
+        self.opt.load_state_dict(state[1])
+
+    # ---- the loop
+    def run(self) -> list[Row]:
+        """Cosine: train all steps, evaluating at checkpoints and the end. WSD: train the stable
+        main run; at the start of each budget's cooldown, snapshot, train the cooldown, evaluate
+        at the budget, restore (the last budget's cooldown is the main run's own)."""
+        self.t0 = time.perf_counter()
+        rows: list[Row] = []
+        done = 0  # main-run steps trained
+        for phase in self.phases:
+            if self.spec.train.schedule == "wsd" and done < phase.start:
+                self.train_steps(
+                    done, phase.start, lambda s: wsd_lr_at(s, self.steps, self.spec.train), True
                 )
-        done = (step + 1) * B * T
-        if progress is not None and ((step + 1) % report_every == 0 or step + 1 == steps):
-            progress(done)
-        if step + 1 in cp_steps or step + 1 == steps:
-            now = time.perf_counter()
-            train_s += now - t_mark
-            losses = _evaluate(model, eval_sets, device)
-            final = step + 1 == steps
-            t_mark = time.perf_counter()
-            rows.append(
-                {
-                    "run": spec.run_id if final else f"{spec.run_id}@{done}",
-                    "train_run": spec.run_id,
-                    "tokens": done,
-                    "true_budget": final,  # a cosine checkpoint is mid-schedule
-                    **base,
-                    **{f"loss.{s}": losses[s] for s in sources},
-                    **meta,
-                    "final": final,
-                    "step": step + 1,
-                    "wall_s": round(t_mark - t0, 3),
-                    "tokens_per_s": round(done / train_s, 1) if train_s > 0 else float("nan"),
-                }
-            )
-            model.train()
-    return rows
+                done = phase.start
+            state = self.snapshot() if phase.branch else None
+            at = phase.start
+            for end in phase.evals:
+                self.train_steps(at, end, functools.partial(self.lr, phase=phase), not phase.branch)
+                rows.append(self.row(end, phase.budget))
+                at = end
+            if state is not None:
+                self.restore(state)
+            else:
+                done = phase.end
+        return rows
+
+    def row(self, step: int, planned: int) -> Row:
+        """Evaluate the model now (after ``step`` steps) into a run-table row; it is a true
+        budget when its schedule has finished (every WSD row, the last cosine row)."""
+        spec, mcfg, tcfg = self.spec, self.spec.model, self.spec.train
+        tokens = step * tcfg.batch_size * mcfg.context
+        losses = _evaluate(self.model, self.eval_sets, self.device)
+        final = step == self.steps
+        return {
+            "run": spec.run_id if final else f"{spec.run_id}@{tokens}",
+            "tokens": tokens,
+            "params": self.model.non_embedding_params(),
+            **{f"p.{s}": float(self.p[k]) for k, s in enumerate(self.sources)},
+            **{f"loss.{s}": losses[s] for s in self.sources},
+            "train_run": spec.run_id,
+            "true_budget": tcfg.schedule == "wsd" or final,
+            "schedule": tcfg.schedule,
+            "seed": tcfg.seed,
+            "planned_tokens": planned,
+            "spec_hash": spec.spec_hash(),
+            "tokenizer": mcfg.tokenizer,
+            "device": self.ex.device,
+            "compile": self.ex.compile,
+            "bf16": self.ex.bf16,
+            "final": final,
+            "step": step,
+            "wall_s": round(time.perf_counter() - self.t0, 3),
+            "tokens_per_s": (
+                round(self.tokens_trained / self.train_s, 1) if self.train_s > 0 else float("nan")
+            ),
+        }
 
 
 # --------------------------------------------------------------------------- evaluation
