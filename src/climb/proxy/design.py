@@ -752,10 +752,7 @@ def _branches(raw: Any, tokens: int, where: str) -> tuple[int, ...]:
         raise ClimbError(f"{where}: 'branches' must be a list of token counts below 'tokens'")
     out = []
     for b in raw:
-        try:
-            value = parse_tokens(str(b))
-        except ClimbError:
-            value = 0
+        value = _token_count(b) or 0
         if not 0 < value < tokens:
             raise ClimbError(
                 f"{where}: branch {b!r} must be a token count between 0 and tokens={tokens}"
