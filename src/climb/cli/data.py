@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
+from typing import Any
 
 from climb.data.runs import RunTable, read_regmix, read_two_tables
 from climb.errors import ClimbError
@@ -72,20 +73,43 @@ def _register_trackers(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     g.add_argument("--tokens-key", metavar="KEY", help="config key or metric of the training tokens")  # fmt: skip
     g.add_argument("--params-key", metavar="KEY", help="config key or metric of the model size")
+    g.add_argument("--manifest", metavar="FILE",
+                   help="a launch manifest (climb design --format …): mixtures and budgets of the runs")  # fmt: skip
+    g.add_argument("--results", metavar="FILE",
+                   help="with --manifest: results table (run, loss.<source>, …) of the launched runs")  # fmt: skip
     g.add_argument("--run-key", choices=("name", "id"),
                    help="tracker run name (default) or id as the run id")  # fmt: skip
 
 
 def run_ingest(args: argparse.Namespace) -> int:
     trackers = [t for t in TRACKERS if getattr(args, t)]
-    modes = sum([bool(args.tables), bool(args.weights or args.losses), bool(args.regmix)])
+    modes = sum([bool(args.tables), bool(args.weights or args.losses), bool(args.regmix),
+                 bool(args.results)])  # fmt: skip
     if modes + len(trackers) != 1:
         raise ClimbError(
-            "give either run tables, or --weights and --losses, or --regmix SPLIT/SIZE, or one "
-            "of --tensorboard, --mlflow, --wandb"
+            "give either run tables, or --weights and --losses, or --regmix SPLIT/SIZE, or "
+            "--manifest with --results, or one of --tensorboard, --mlflow, --wandb"
         )
-    if trackers:
-        table = _ingest_tracker(args, trackers[0])
+    if args.results and not args.manifest:
+        raise ClimbError(
+            "--results needs --manifest (the manifest written by climb design --format)"
+        )
+    if args.manifest and not (args.results or trackers):
+        raise ClimbError(
+            "--manifest needs --results FILE or a tracker (--tensorboard, --mlflow, --wandb)"
+        )
+    manifest = None
+    if args.manifest:
+        from climb.data.manifest import Manifest
+
+        manifest = Manifest.load(args.manifest)
+    if args.results:
+        from climb.data.manifest import runs_from_results
+
+        assert manifest is not None
+        table = runs_from_results(manifest, args.results)
+    elif trackers:
+        table = _ingest_tracker(args, trackers[0], manifest)
     elif args.regmix:
         split, _, size = args.regmix.partition("/")
         table = read_regmix(split, size or "1m")
@@ -117,6 +141,13 @@ def run_ingest(args: argparse.Namespace) -> int:
         f"wrote {out}: {s['runs']} runs, {s['sources']} sources, {s['targets']} targets, "
         f"token budgets {', '.join(f'{x:g}' for x in s['token_budgets'])}"
     )
+    if manifest is not None:
+        from climb.data.manifest import missing_runs
+
+        left = missing_runs(manifest, table)
+        if left:
+            print(f"{len(left)} of {len(manifest.runs)} manifest run(s) have no results yet: "
+                  f"{', '.join(left[:5])}{' …' if len(left) > 5 else ''}")  # fmt: skip
     return 0
 
 
@@ -149,7 +180,7 @@ def _side(items: list[str], option: str) -> dict[str, str] | str | None:
     return out
 
 
-def _ingest_tracker(args: argparse.Namespace, tracker: str) -> RunTable:
+def _ingest_tracker(args: argparse.Namespace, tracker: str, manifest: Any = None) -> RunTable:
     from climb.data import trackers as tr
 
     flags = {"loss": _side(args.loss_metric, "--loss-metric"), "p": _side(args.p_key, "--p-key"),
@@ -161,7 +192,10 @@ def _ingest_tracker(args: argparse.Namespace, tracker: str) -> RunTable:
         base = {k: v for k, v in asdict(tr.TrackerMapping.read(args.mapping)).items() if v is not None}  # fmt: skip
         mapping = tr.TrackerMapping.from_dict(base | given, origin=f"mapping {args.mapping}")
     else:
-        missing = [f"--{k}" for k, f in (("loss-metric", "loss"), ("p-key", "p")) if not flags[f]]
+        needed = (
+            (("loss-metric", "loss"),) if manifest else (("loss-metric", "loss"), ("p-key", "p"))
+        )
+        missing = [f"--{k}" for k, f in needed if not flags[f]]
         if missing:
             raise ClimbError(f"--{tracker}: give --mapping FILE or {' and '.join(missing)}")
         mapping = tr.TrackerMapping.from_dict(given, origin="options")
@@ -172,6 +206,11 @@ def _ingest_tracker(args: argparse.Namespace, tracker: str) -> RunTable:
     else:
         runs = tr.read_wandb(args.wandb)
     where = getattr(args, tracker)
+    if manifest is not None:
+        from climb.data.manifest import runs_from_results
+
+        frame = tr.results_frame(runs, mapping, origin=f"{tracker} {where}")
+        return runs_from_results(manifest, frame, origin=f"{tracker} {where}")
     return tr.runs_from_tracker(
         runs, mapping, tokens=args.tokens, params=args.params, origin=f"{tracker} {where}"
     )

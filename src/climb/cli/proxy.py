@@ -66,6 +66,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--train-opt", action="append", default=[], metavar="KEY=VALUE",
         help="training option (repeatable), e.g. seed=1, lr=0.01, checkpoints=[0.5]",
     )  # fmt: skip
+    d.add_argument(
+        "--format", dest="launch_format", metavar="TRAINER",
+        help="also write one launch config per run for your trainer (olmo, megatron, torchtitan, "
+        "megatron-bridge, hf) and a manifest.yaml, into --launch-dir",
+    )  # fmt: skip
+    d.add_argument(
+        "--launch-dir", metavar="DIR",
+        help="folder of the launch configs (default: beside --out, '<plan name>-<TRAINER>')",
+    )  # fmt: skip
+    d.add_argument("--paths", help="with --format: YAML mapping source → data path(s) in your trainer")  # fmt: skip
     d.set_defaults(func=run_design)
 
     s = sub.add_parser(
@@ -144,6 +154,16 @@ def run_design(args: argparse.Namespace) -> int:
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     plan.design["corpus"] = "embedded" if args.corpus is None else str(args.corpus)
+    paths = None
+    if args.launch_format:
+        from climb.exports import read_paths
+        from climb.exports.launch import SUFFIX
+
+        if args.launch_format not in SUFFIX:
+            raise ClimbError(f"--format: '{args.launch_format}' is not a trainer; choose from {', '.join(SUFFIX)}")  # fmt: skip
+        paths = read_paths(args.paths, sources) if args.paths else None
+    elif args.paths or args.launch_dir:
+        raise ClimbError("--paths and --launch-dir go with --format TRAINER")
     out = plan.save(args.out)
     rep = plan.identifiability()
     ident = "yes" if rep.ok else "NO (see warnings)"
@@ -152,6 +172,12 @@ def run_design(args: argparse.Namespace) -> int:
         f"wrote {out}: {plan_summary(plan)}; {rep.rows} true-budget rows at {len(rep.budgets)} "
         f"true budget(s) ({budgets}); identifiable: {ident}"
     )
+    if args.launch_format:
+        from climb.exports.launch import write_launch
+
+        launch = args.launch_dir or out.with_name(f"{out.stem}-{args.launch_format}")
+        manifest = write_launch(plan, args.launch_format, launch, paths=paths)
+        print(f"wrote {len(plan.runs)} {args.launch_format} launch configs and {manifest}")
     return 0
 
 

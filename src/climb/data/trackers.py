@@ -72,14 +72,15 @@ class TrackerMapping:
 
     Attributes:
         loss: ``{metric: source}`` or a pattern containing ``{source}``.
-        p: ``{config key: source}`` or a pattern containing ``{source}``.
+        p: ``{config key: source}`` or a pattern containing ``{source}`` (None when a launch
+            manifest gives the mixtures).
         tokens: config key or metric of the training tokens, or None to use a constant.
         params: config key or metric of the model size, or None.
         run_key: ``"name"`` (default) or ``"id"``: which becomes the run table's ``run``.
     """
 
     loss: dict[str, str] | str
-    p: dict[str, str] | str
+    p: dict[str, str] | str | None = None
     tokens: str | None = None
     params: str | None = None
     run_key: str = "name"
@@ -92,12 +93,11 @@ class TrackerMapping:
             raise ClimbError(
                 f"{origin}: unknown key '{unknown[0]}'; use loss, p, tokens, params, run_key"
             )
-        for key in ("loss", "p"):
-            if key not in obj:
-                raise ClimbError(f"{origin}: missing '{key}' (a pattern with {SOURCE} or a map)")
+        if "loss" not in obj:
+            raise ClimbError(f"{origin}: missing 'loss' (a pattern with {SOURCE} or a map)")
         mapping = cls(
             loss=_side(obj["loss"], origin, "loss"),
-            p=_side(obj["p"], origin, "p"),
+            p=None if obj.get("p") is None else _side(obj["p"], origin, "p"),
             tokens=_key(obj.get("tokens"), origin, "tokens"),
             params=_key(obj.get("params"), origin, "params"),
             run_key=str(obj.get("run_key", "name")),
@@ -200,6 +200,10 @@ def _loss_columns(
 def _p_columns(
     runs: list[TrackerRun], mapping: TrackerMapping, origin: str
 ) -> dict[str, list[float]]:
+    if mapping.p is None:
+        raise ClimbError(
+            f"{origin}: map 'p' (the mixture) to config keys, or give a launch manifest"
+        )
     keys = _resolve(mapping.p, ([*r.config, *r.metrics] for r in runs))
     if not keys:
         raise ClimbError(f"{origin}: no config key matches the mixture mapping {mapping.p!r}")
@@ -250,6 +254,21 @@ def runs_from_tracker(
     frame |= _loss_columns(runs, mapping, origin)
     frame["tracker_id"] = [r.id for r in runs]
     return RunTable.from_frame(pd.DataFrame(frame), origin=origin)
+
+
+def results_frame(
+    runs: Iterable[TrackerRun], mapping: TrackerMapping, *, origin: str = "tracker"
+) -> pd.DataFrame:
+    """``run`` and ``loss.<source>`` (and ``params`` when mapped) of tracker runs: the results
+    to join with a launch manifest (:func:`climb.data.manifest.runs_from_results`), which gives
+    the mixtures and budgets."""
+    runs = list(runs)
+    if not runs:
+        raise ClimbError(f"{origin}: no runs found")
+    frame: dict[str, Any] = {"run": [r.name if mapping.run_key == "name" else r.id for r in runs]}
+    if mapping.params is not None:
+        frame["params"] = [_number(r, mapping.params, "params", origin) for r in runs]
+    return pd.DataFrame(frame | _loss_columns(runs, mapping, origin))
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
