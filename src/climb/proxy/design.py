@@ -61,6 +61,8 @@ class PlannedRun:
             ``dirichlet-uniform`` or ``custom``.
         branches: smaller budgets ``D_k < D`` where a WSD run branches a cooldown (a true-budget
             row each); empty for cosine runs.
+        seed: this run's training seed (initialization and data order); ``None`` = the plan's
+            ``train.seed``.
     """
 
     run_id: str
@@ -68,6 +70,7 @@ class PlannedRun:
     tokens: int
     kind: str = "custom"
     branches: tuple[int, ...] = ()
+    seed: int | None = None
 
     @property
     def budgets(self) -> tuple[int, ...]:
@@ -116,7 +119,9 @@ class Plan:
                 tokens=int(run.tokens),
                 branches=tuple(int(b) for b in run.branches),
                 model=self.model,
-                train=self.train,
+                train=self.train
+                if run.seed is None
+                else self.train.model_copy(update={"seed": int(run.seed)}),
             )
         except ClimbError:
             raise
@@ -149,6 +154,7 @@ class Plan:
                     **({"branches": [int(b) for b in r.branches]} if r.branches else {}),
                     "mixture": {s: float(v) for s, v in r.mixture.items()},
                 }
+                | ({} if r.seed is None else {"seed": int(r.seed)})
                 for r in self.runs
             ],
         }
@@ -699,11 +705,11 @@ def _first_line(exc: BaseException) -> str:
 def _planned_run(item: Any, k: int, sources: list[str], origin: str) -> PlannedRun:
     if not isinstance(item, dict):
         raise ClimbError(f"{origin}: run {k}: expected a mapping with id, mixture, tokens")
-    unknown = sorted(set(map(str, item)) - {"id", "kind", "tokens", "branches", "mixture"})
+    unknown = sorted(set(map(str, item)) - {"id", "kind", "tokens", "branches", "mixture", "seed"})
     if unknown:
         raise ClimbError(
             f"{origin}: run {k}: unknown key '{unknown[0]}' "
-            "(keys are id, kind, mixture, tokens, branches)"
+            "(keys are id, kind, mixture, tokens, branches, seed)"
         )
     run_id = item.get("id")
     if not isinstance(run_id, str | int) or not str(run_id).strip() or "@" in str(run_id):
@@ -738,9 +744,12 @@ def _planned_run(item: Any, k: int, sources: list[str], origin: str) -> PlannedR
     if abs(total - 1.0) > 1e-6:
         raise ClimbError(f"{origin}: run '{run_id}': shares sum to {total:.6g}, not 1")
     kind = str(item.get("kind", "custom"))
+    seed = item.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ClimbError(f"{origin}: run '{run_id}': 'seed' is {seed!r}; give an integer")
     return PlannedRun(
         run_id=run_id, mixture=clean, tokens=tok, kind=kind,
-        branches=_branches(item.get("branches"), tok, f"{origin}: run '{run_id}'"),
+        branches=_branches(item.get("branches"), tok, f"{origin}: run '{run_id}'"), seed=seed,
     )  # fmt: skip
 
 
