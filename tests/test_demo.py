@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from climb.cli import main
 from climb.data.runs import RunTable
@@ -54,21 +55,43 @@ def test_demo_quick_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     mae = json.loads((out / "cv.json").read_text())["climb"]["overall"]["mae"]
     assert re.search(rf"^\s+climb\s+MAE {mae:.4f}\s+Spearman", printed, re.M), printed
     assert f"<td>{fmt(mae)}</td>" in html
-    # the verification compares climb with every baseline and says who won, with numbers
-    verdict = next(line for line in printed.splitlines() if line.startswith("climb mixture:"))
-    assert ("beats every baseline" in verdict) or ("does NOT beat every baseline" in verdict)
-    assert verdict in html.replace("&#x27;", "'")
-    for name in ("uniform", "natural", "temperature", "unimax", "isolated"):
-        assert re.search(rf"^\s+{name}\s+\d+\.\d+\s+\[\d+\.\d+\]", printed, re.M), name
+    # the verification: every mixture with every seed, and the paired numbers follow from the
+    # recorded per-seed losses
+    ver = json.loads((out / "verification.json").read_text())
+    settings = DemoSettings.quick()
+    assert set(ver["mixtures"]) == {"climb", *settings.verify_baselines}
+    mixtures = ver["mixtures"]
+    for name, m in mixtures.items():
+        assert m["seeds"] == list(settings.seeds) and len(m["losses"]) == len(settings.seeds)
+        per_seed = [np.mean([r[t] for t in ver["targets"]]) for r in m["losses_by_target"]]
+        assert m["losses"] == pytest.approx(per_seed)
+        assert m["mean"] == pytest.approx(np.mean(per_seed))
+        assert m["std"] == pytest.approx(np.std(per_seed, ddof=1)) and m["std"] > 0  # seeds differ
+        assert re.search(rf"^\s+{name}\s+{m['mean']:.4f} ± {m['std']:.4f} \[", printed, re.M)
+    climb = np.array(mixtures["climb"]["losses"])
+    assert set(ver["paired"]) == set(settings.verify_baselines)
+    for base, c in ver["paired"].items():
+        d = climb - np.array(mixtures[base]["losses"])
+        assert c["diffs"] == pytest.approx(d.tolist())
+        assert c["mean_diff"] == pytest.approx(d.mean())
+        half = stats.t.ppf(0.975, len(d) - 1) * stats.sem(d)
+        assert (c["ci_low"], c["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+        expect = "wins" if c["ci_high"] < 0 else "loses" if c["ci_low"] > 0 else "ties within noise"
+        assert c["verdict"] == expect
+        line = next(x for x in printed.splitlines() if x.startswith(f"climb vs {base}: "))
+        assert line.startswith(f"climb vs {base}: {expect} (paired difference {d.mean():+.4f}")
+        assert line in html.replace("&#x27;", "'")
     # rerunning resumes: nothing is retrained, the stores are untouched
     before = (_stored(out / "runs.db"), _stored(out / "verify.db"))
-    ver = json.loads((out / "verification.json").read_text())
-    assert len(ver["mixtures"]) == 6  # climb and five baselines, each with a realized loss
-    distinct = {m["run"] for m in ver["mixtures"]}  # identical mixtures share one run
-    assert len(before[0]) == DemoSettings.quick().proxy_runs and len(before[1]) == len(distinct)
+    distinct = {r for m in mixtures.values() for r in m["runs"]}  # identical mixtures share runs
+    assert len(distinct) % len(settings.seeds) == 0
+    assert len(before[0]) == settings.proxy_runs and len(before[1]) == len(distinct)
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
     assert (_stored(out / "runs.db"), _stored(out / "verify.db")) == before
-    assert capsys.readouterr().out.splitlines()[-2] == verdict
+    again = capsys.readouterr().out.splitlines()
+    assert [x for x in again if x.startswith("climb vs ")] == [
+        x for x in printed.splitlines() if x.startswith("climb vs ")
+    ]
 
 
 def test_grouped_cv_keeps_checkpoints_with_their_run() -> None:
@@ -113,6 +136,7 @@ def test_choose_languages_prefers_scripts_and_sizes() -> None:
     [
         (["--languages", "en,zz-not-a-language"], "zz-not-a-language"),
         (["--workers", "0"], "--workers 0"),
+        (["--seeds", "1"], "--seeds 1"),
     ],
 )
 def test_demo_bad_input_is_one_line(tmp_path: Path, capsys, argv, needle) -> None:

@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from climb.allocation.result import AllocationResult, read_allocation
 from climb.cli import main
 from climb.data.runs import RunTable
+from climb.evaluation.cv import CVResult
+from climb.evaluation.metrics import evaluate_predictions
 from climb.laws import law_from_json
-from climb.report import (
-    AllocationSummary,
-    CVSummary,
-    Verification,
-    VerifiedMixture,
-    build_report,
-)
+from climb.report import build_report
+from climb.report.html import fmt
+from climb.verification import MixtureOutcome, VerificationResult
 
 SOURCES = ["en", "fr", "ru", "ja", "el"]
 FIGURES = {"pred_vs_obs", "interaction", "effective_ratio", "allocation", "verification"}
@@ -60,21 +59,57 @@ def simulated_runs(law, n: int = 30, seed: int = 1, noise: float = 0.005) -> Run
     )
 
 
-def verification(climb_mean: float, other_mean: float) -> Verification:
-    def mix(name: str, level: float) -> VerifiedMixture:
-        realized = {s: level + 0.01 * k for k, s in enumerate(SOURCES)}
-        predicted = {s: v + 0.02 for s, v in realized.items()}
-        return VerifiedMixture(name, {s: 1 / len(SOURCES) for s in SOURCES}, predicted, realized)
+def verification(climb_mean: float, other_mean: float, seeds: int = 3) -> VerificationResult:
+    """Climb at ``climb_mean``, uniform at ``other_mean``, natural 0.05 above, with a small
+    seed-dependent wobble shared by every mixture (so the pairing matters)."""
+    wobble = [0.004 * np.sin(3.0 * k) for k in range(seeds)]
 
-    return Verification(
+    def mix(name: str, level: float) -> MixtureOutcome:
+        realized = [
+            {s: level + 0.01 * k + w + 0.001 * ((j + len(name)) % 2) for k, s in enumerate(SOURCES)}
+            for j, w in enumerate(wobble)
+        ]
+        predicted = {s: level + 0.01 * k + 0.02 for k, s in enumerate(SOURCES)}
+        return MixtureOutcome(
+            name, {s: 1 / len(SOURCES) for s in SOURCES}, list(range(seeds)), realized,
+            predicted=predicted,
+        )  # fmt: skip
+
+    return VerificationResult(
         tokens=4e6,
         targets=SOURCES,
-        mixtures=[
-            mix("climb", climb_mean),
-            mix("uniform", other_mean),
-            mix("natural", other_mean + 0.05),
-        ],
+        mixtures={
+            "climb": mix("climb", climb_mean),
+            "uniform": mix("uniform", other_mean),
+            "natural": mix("natural", other_mean + 0.05),
+        },
     )
+
+
+def _cv(name: str, runs: RunTable, oof: np.ndarray | None) -> CVResult:
+    pred = oof if oof is not None else runs.loss + 0.05
+    return CVResult(
+        law=name, folds=5, seed=0, fold=np.arange(len(runs)) % 5, predictions=pred,
+        observed=runs.loss.copy(), targets=list(runs.targets), run=list(runs.run),
+        metrics=evaluate_predictions(pred, runs.loss, list(runs.targets)), fold_metrics=[],
+    )  # fmt: skip
+
+
+ALLOCATE_JSON = {
+    "proportions": dict(zip(SOURCES, [0.3, 0.1, 0.2, 0.25, 0.15])),
+    "objective": 7.0,
+    "tokens": 4e6,
+    "predicted_loss": {s: 1.4 for s in SOURCES},
+    "solver": {"path": "active-set-eta", "status": 0, "iterations": 7},
+    "intervals": {"level": 0.9, "proportions": {s: [0.05, 0.35] for s in SOURCES}},
+    "baselines": {
+        "uniform": {
+            "proportions": {s: 0.2 for s in SOURCES},
+            "objective": 7.1,
+            "predicted_loss": {s: 1.42 for s in SOURCES},
+        }
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -83,28 +118,12 @@ def inputs():
     runs = simulated_runs(law)
     obs = runs.loss
     oof = obs * np.exp(np.random.default_rng(2).normal(0, 0.01, obs.shape))
-    cv = {
-        "climb": CVSummary(
-            "climb",
-            5,
-            SOURCES,
-            oof,
-            {s: {"mae": 0.01, "spearman": 0.9} for s in SOURCES},
-            {"mae": 0.0123, "spearman": 0.934},
-        ),
-        "isolated": CVSummary("isolated", 5, SOURCES, None, {}, {"mae": 0.0456, "spearman": 0.812}),
+    cv = {"climb": _cv("climb", runs, oof), "isolated": _cv("isolated", runs, None)}
+    alloc = AllocationResult.from_dict(ALLOCATE_JSON)
+    baselines = {
+        "uniform": AllocationResult.from_dict(ALLOCATE_JSON["baselines"]["uniform"], name="uniform")
     }
-    alloc = AllocationSummary(
-        tokens=4e6,
-        sources=SOURCES,
-        mixtures={
-            "climb": dict(zip(SOURCES, [0.3, 0.1, 0.2, 0.25, 0.15])),
-            "uniform": {s: 0.2 for s in SOURCES},
-        },
-        interval={s: (0.05, 0.35) for s in SOURCES},
-        objective={"climb": 7.0, "uniform": 7.1},
-    )
-    return law, runs, cv, alloc
+    return law, runs, cv, (alloc, baselines)
 
 
 def _embedded_pngs(html: str) -> list[bytes]:
@@ -115,9 +134,15 @@ def _embedded_pngs(html: str) -> list[bytes]:
 
 
 def test_report_has_every_figure_embedded_and_offline(inputs, tmp_path: Path) -> None:
-    law, runs, cv, alloc = inputs
+    law, runs, cv, (alloc, baselines) = inputs
     rep = build_report(
-        runs, law, tmp_path, cv=cv, allocation=alloc, verification=verification(1.5, 1.6)
+        runs,
+        law,
+        tmp_path,
+        cv=cv,
+        allocation=alloc,
+        baselines=baselines,
+        verification=verification(1.5, 1.6),
     )
     assert set(rep.figures) == FIGURES
     assert rep.skipped == {}
@@ -131,8 +156,13 @@ def test_report_has_every_figure_embedded_and_offline(inputs, tmp_path: Path) ->
         assert f'id="fig-{name}"' in html
     # offline: no external resources of any kind
     assert not re.search(r"https?://|<script|<link|@import|url\(", html)
-    # the CV error is on the page
-    assert "0.0123" in html and "0.934" in html and "0.0456" in html
+    # the CV errors of both laws are on the page, as computed from their predictions
+    for c in cv.values():
+        assert f"<td>{fmt(c.overall['mae'])}</td>" in html
+        assert f"<td>{fmt(c.overall['spearman'])}</td>" in html
+    assert cv["climb"].overall["mae"] < cv["isolated"].overall["mae"]
+    # the allocation table has the objective gap of the baseline to climb
+    assert f"<td>{fmt(7.1 - 7.0)}</td>" in html and "active-set-eta" in html
 
 
 def test_report_skips_what_is_missing(inputs, tmp_path: Path) -> None:
@@ -144,43 +174,37 @@ def test_report_skips_what_is_missing(inputs, tmp_path: Path) -> None:
     assert "no verification runs given" in html
 
 
-def test_verdict_states_a_loss_plainly(inputs, tmp_path: Path) -> None:
-    v = verification(1.62, 1.55)  # climb worse than uniform, better than natural (1.60)
-    assert not v.recommended_wins_all
-    text = v.verdict()
-    assert "does NOT beat every baseline" in text
-    assert "uniform 1.5700" in text and "1.6400" in text  # the numbers, means over 5 languages
+def test_report_shows_each_verdict_with_its_paired_numbers(inputs, tmp_path: Path) -> None:
+    v = verification(1.58, 1.55)  # climb worse than uniform by 0.03, better than natural (1.60)
+    paired = v.paired
+    assert paired["uniform"].verdict == "loses" and paired["natural"].verdict == "wins"
+    assert paired["uniform"].mean_diff == pytest.approx(0.03, abs=0.001)
     law, runs, _, _ = inputs
     rep = build_report(runs, law, tmp_path, verification=v)
-    html = rep.html_path.read_text(encoding="utf-8")
-    assert "does NOT beat every baseline" in html
+    html = rep.html_path.read_text(encoding="utf-8").replace("&#x27;", "'")
+    for line in v.verdict_lines():
+        assert line in html
+    assert "climb vs uniform: loses" in html and "climb vs natural: wins" in html
+    for c in paired.values():
+        for x in (c.mean_diff, c.ci_low, c.ci_high):
+            assert f"<td>{fmt(x)}</td>" in html
+    for m in v.mixtures.values():  # mean ± std per mixture over the seeds
+        assert f"<td>{fmt(m.mean)}</td><td>{fmt(m.std)}</td>" in html
 
 
-def test_verdict_win_and_json_roundtrip(tmp_path: Path) -> None:
-    v = verification(1.50, 1.55)
-    assert v.recommended_wins_all
-    assert "beats every baseline" in v.verdict() and "by 0.0500" in v.verdict()
-    back = Verification.load(v.save(tmp_path / "v.json"))
-    assert back.names == v.names
-    np.testing.assert_allclose(back.matrix("realized"), v.matrix("realized"))
-    cmp = {r["baseline"]: r for r in back.comparison()}
-    assert cmp["uniform"]["delta"] == pytest.approx(0.05)
-
-
-def test_allocation_summary_reads_allocate_json() -> None:
-    obj = {
-        "proportions": {"en": 0.6, "fr": 0.4},
-        "objective": 3.2,
-        "predicted_loss": {"en": 1.5, "fr": 1.7},
-        "tokens": 1e9,
-        "solver": {"path": "two-step"},
-        "intervals": {"level": 0.9, "proportions": {"en": [0.5, 0.7], "fr": [0.3, 0.5]}},
-        "baselines": {"uniform": {"proportions": {"en": 0.5, "fr": 0.5}, "objective": 3.3}},
-    }
-    a = AllocationSummary.from_json(obj)
-    assert list(a.mixtures) == ["climb", "uniform"]
-    assert a.interval == {"en": (0.5, 0.7), "fr": (0.3, 0.5)}
-    assert a.interval_level == 0.9 and a.objective["uniform"] == 3.3
+def test_read_allocation_reads_allocate_json(tmp_path: Path) -> None:
+    p = tmp_path / "a.json"
+    p.write_text(json.dumps(ALLOCATE_JSON))
+    res, baselines = read_allocation(p)
+    assert res.proportions_dict() == ALLOCATE_JSON["proportions"]
+    assert res.intervals == {s: (0.05, 0.35) for s in SOURCES} and res.interval_level == 0.9
+    assert res.path == "active-set-eta" and res.nit == 7 and res.tokens == 4e6
+    assert list(baselines) == ["uniform"]
+    assert baselines["uniform"].objective == 7.1 and baselines["uniform"].tokens == 4e6
+    assert baselines["uniform"].path == "baseline:uniform"
+    # and what AllocationResult.to_dict writes reads back unchanged
+    again = AllocationResult.from_dict(res.to_dict()).to_dict()
+    assert json.dumps(again, sort_keys=True) == json.dumps(res.to_dict(), sort_keys=True)
 
 
 # ---------------------------------------------------------------------- CLI
@@ -189,18 +213,7 @@ def _write_inputs(tmp_path: Path, inputs) -> tuple[Path, Path, Path, Path]:
     runs_path = runs.write(tmp_path / "runs.csv")
     law_path = law.save(tmp_path / "law.json")
     alloc_path = tmp_path / "alloc.json"
-    alloc_path.write_text(
-        json.dumps(
-            {
-                "proportions": dict(zip(SOURCES, [0.3, 0.1, 0.2, 0.25, 0.15])),
-                "objective": 7.0,
-                "tokens": 4e6,
-                "baselines": {
-                    "uniform": {"proportions": {s: 0.2 for s in SOURCES}, "objective": 7.1}
-                },
-            }
-        )
-    )
+    alloc_path.write_text(json.dumps(ALLOCATE_JSON))
     ver_path = verification(1.5, 1.6).save(tmp_path / "verification.json")
     return runs_path, law_path, alloc_path, ver_path
 

@@ -1,32 +1,33 @@
 """The end-to-end demo: proxy runs on the embedded corpus → laws → allocation → verification.
 
-:func:`run_demo` chains the library's stages, each resumable, everything under one ``out_dir``:
+:func:`run_demo` chains one function per stage, each with typed inputs and outputs and each
+resumable (training stages read finished runs from their stores), everything under one
+``out_dir``:
 
-1. **languages**: about six sources of the corpus, of different sizes and scripts
-   (:func:`choose_languages`);
-2. **design** (:func:`climb.proxy.design.design_runs`): monolingual runs, pairs and Dirichlet
-   mixtures; data caps ``p_i D ≤ e_max U_i`` from the corpus' unique tokens → ``plan.yaml``;
-3. **sweep** (:func:`climb.proxy.sweep.run_sweep`): trains the proxies into ``runs.db`` (a
-   resumable SQLite store; each WSD run gives a true-budget row at both proxy budgets, the
-   smaller from a cooldown branch, for ~1.1× the cost of the larger budget alone);
-4. **laws**: ``climb`` and each baseline law, k-fold cross-validated with *whole training runs*
-   held out (a run's checkpoint rows stay in the same fold as its final row, so no fold sees a
-   held-out mixture at another budget) → MAE in bits per byte and Spearman ρ;
-   ``climb`` fitted on every run → ``law.json``;
-5. **allocation** (:func:`climb.allocation.plan.plan_allocation`) for a target budget ``D*``
-   several times the proxies', with the same data caps, the baselines and bootstrap intervals
-   → ``allocation.json``;
-6. **verification**: one model per mixture (Climb's and uniform, natural, temperature, UniMax,
-   isolated-law optimum) trained at ``D*`` with the same seed and settings into ``verify.db``
-   (resumable too); realized vs predicted loss per language → ``verification.json``;
-7. **report** (:func:`climb.report.build_report`) → ``report.html`` and the PNGs.
+1. :func:`stage_languages`: about six sources of the corpus, of different sizes and scripts,
+   and their unique tokens (the data caps);
+2. :func:`stage_design` (:func:`climb.proxy.design.design_runs`): monolingual runs, pairs and
+   Dirichlet mixtures; data caps ``p_i D ≤ e_max U_i`` → ``plan.yaml``;
+3. :func:`stage_proxies` (:func:`climb.proxy.sweep.run_sweep`): trains the proxies into
+   ``runs.db`` (a resumable SQLite store; each WSD run gives a true-budget row at both proxy
+   budgets, the smaller from a cooldown branch, for ~1.1× the cost of the larger budget alone);
+4. :func:`stage_laws`: ``climb`` and each baseline law, k-fold cross-validated with *whole
+   training runs* held out → MAE in bits per byte and Spearman ρ; ``climb`` fitted on every run
+   → ``law.json``, ``cv.json``;
+5. :func:`stage_allocation` (:func:`climb.allocation.plan.plan_allocation`) for a target budget
+   ``D*`` larger than the proxies', with the same data caps, the baselines and bootstrap
+   intervals → ``allocation.json``;
+6. :func:`stage_verification` (:func:`climb.verification.verify_mixtures`): Climb's mixture and
+   the baseline mixtures trained at ``D*`` with the same seeds (≥ 3) and settings into
+   ``verify.db``; per mixture mean ± spread of the realized loss, and Climb against each
+   baseline paired by seed with a 95 % t-interval and a verdict → ``verification.json``;
+7. :func:`stage_report` (:func:`climb.report.build_report`) → ``report.html`` and the PNGs.
 
 Whether Climb's mixture wins the verification is reported as measured, with the numbers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -39,20 +40,29 @@ from typing import Any
 
 import numpy as np
 
+from climb.allocation.plan import AllocationPlan
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
 from climb.evaluation.cv import CVResult, cross_validate
 from climb.laws.base import Law
 from climb.proxy.config import ModelConfig, TrainConfig
-from climb.report.build import heldout_errors
+from climb.proxy.design import Plan
+from climb.proxy.executors import Executor
+from climb.report import Report, heldout_errors
+from climb.verification import VerificationResult
 
 PREFERRED_LANGUAGES = ("en", "fr", "ru", "ja", "ko", "hi", "ar", "el", "zh", "de", "es", "pl")
 """Picked in this order when the corpus has them. In the embedded corpus the first six are
 5.0M, 5.0M, 5.0M, 5.0M, 1.7M and 0.26M bytes in five scripts (Latin, Cyrillic, Kana/Han,
 Hangul, Devanagari), with one related pair (en, fr) where transfer is expected."""
 
-VERIFY_BASELINES = ("uniform", "natural", "temperature", "unimax", "isolated")
-"""Baseline mixtures that get a verification run next to Climb's."""
+VERIFY_BASELINES = ("uniform", "temperature", "isolated")
+"""Baseline mixtures verified next to Climb's in the default demo: the two common heuristics and
+the interaction-free optimum (the closest competitor); ``--full`` adds :data:`ALL_BASELINES`'s
+others."""
+
+ALL_BASELINES = ("uniform", "natural", "temperature", "unimax", "isolated", "msl")
+"""Every baseline mixture of the allocator (``climb demo --full`` verifies them all)."""
 
 BASELINE_LAWS = ("climb-msl", "isolated", "msl", "dml", "regression")
 """Laws cross-validated next to ``climb`` (each skipped with a note if it fails)."""
@@ -75,7 +85,8 @@ class DemoSettings:
 
     Attributes:
         n_languages: how many corpus sources to use (when ``languages`` is not given).
-        model / train: proxy model and training config, shared by proxies and verification runs.
+        model / train: proxy model and training config, shared by proxies and verification runs
+            (verification runs evaluate once, at the end: no checkpoints, no branches).
         proxy_tokens: true budgets of the proxy runs: each WSD run trains to the largest and
             branches a cooldown at the others.
         proxy_runs: number of proxy runs (one per mixture).
@@ -83,6 +94,10 @@ class DemoSettings:
         max_epochs: data cap ``p_i D ≤ max_epochs · U_i`` for the design and the allocation.
         folds: cross-validation folds; bootstrap: allocation bootstrap resamples (0 = none).
         workers: parallel training processes (1 torch thread each).
+        seed: seed of the design, the cross-validation folds, the law fits and the bootstrap.
+        seeds: training seeds of the verification runs (every mixture gets each one).
+        verify_baselines: baseline mixtures verified next to Climb's.
+        level: confidence level of the paired intervals.
     """
 
     n_languages: int = 6
@@ -90,7 +105,7 @@ class DemoSettings:
     train: TrainConfig = field(default_factory=lambda: _fast_train())
     proxy_tokens: tuple[int, ...] = (300_000, 600_000)
     proxy_runs: int = 18
-    target_tokens: int = 2_000_000
+    target_tokens: int = 1_200_000
     max_epochs: float = 4.0
     folds: int = 5
     bootstrap: int = 20
@@ -98,6 +113,9 @@ class DemoSettings:
     workers: int = 2
     seed: int = 0
     laws: tuple[str, ...] = BASELINE_LAWS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    verify_baselines: tuple[str, ...] = VERIFY_BASELINES
+    level: float = 0.95
 
     @classmethod
     def quick(cls) -> DemoSettings:
@@ -126,6 +144,35 @@ class DemoSettings:
         return d
 
 
+@dataclass(frozen=True)
+class DemoContext:
+    """Where and how the stages run: settings, output folder, corpus, executor, log."""
+
+    settings: DemoSettings
+    out: Path
+    corpus: str | Path | None
+    executor: Executor
+    log: Callable[[str], None]
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Languages:
+    """The demo's sources and their unique tokens ``U_i`` in the corpus (the data caps)."""
+
+    sources: list[str]
+    unique_tokens: dict[str, int]
+
+
+@dataclass
+class FittedLaws:
+    """The Climb law fitted on every run, and each law's cross-validation (or why it failed)."""
+
+    law: Law
+    cv: dict[str, CVResult]
+    cv_failed: dict[str, str]
+
+
 @dataclass
 class DemoResult:
     """Everything the demo produced (paths under ``out_dir``) and its headline numbers."""
@@ -133,17 +180,17 @@ class DemoResult:
     out_dir: Path
     languages: list[str]
     runs: RunTable
-    law: Any
-    cv: dict[str, Any]
+    law: Law
+    cv: dict[str, CVResult]
     cv_failed: dict[str, str]
-    allocation: Any
-    verification: Any
-    report: Any
+    allocation: AllocationPlan
+    verification: VerificationResult
+    report: Report
     timings: dict[str, float]
     settings: DemoSettings
 
     def summary_lines(self) -> list[str]:
-        """The printed summary: CV error, allocation, verification verdict."""
+        """The printed summary: CV error, allocation, verification over seeds, verdicts."""
         out = [f"languages: {', '.join(self.languages)}; {len(self.runs)} run-table rows"]
         out.append("cross-validated prediction error (whole runs held out), bits/byte:")
         for name, c in sorted(self.cv.items(), key=lambda kv: kv[1].overall.get("mae", math.inf)):
@@ -161,11 +208,15 @@ class DemoResult:
         out.append(f"Climb allocation at D* = {res.tokens:,.0f} tokens: {mix} (solver {res.path})")
         v = self.verification
         out.append(
-            "verification (realized mean validation loss, bits/byte; predicted in brackets):"
+            f"verification over {len(v.seeds)} seeds (realized mean validation loss, bits/byte: "
+            "mean ± std [min, max]; law's prediction in brackets):"
         )
-        for m in sorted(v.mixtures, key=lambda m: m.mean()):
-            out.append(f"  {m.name:<11} {m.mean():.4f}  [{m.mean('predicted'):.4f}]")
-        out.append(v.verdict())
+        for m in sorted(v.mixtures.values(), key=lambda m: m.mean):
+            out.append(
+                f"  {m.name:<11} {m.mean:.4f} ± {m.std:.4f} [{m.min:.4f}, {m.max:.4f}]  "
+                f"[{m.predicted_mean:.4f}]"
+            )
+        out += v.verdict_lines()
         out.append(f"report: {self.report.html_path}")
         return out
 
@@ -207,35 +258,224 @@ def grouped_cross_validate(
     return cross_validate(factory, runs, folds, seed, groups=g)
 
 
-def _clean_mixture(props: dict[str, float], sources: Sequence[str]) -> dict[str, float]:
-    """Proportions rounded to 6 decimals, summing to 1 (the largest absorbs the rounding).
+def stage_languages(ctx: DemoContext, languages: Sequence[str] | None) -> Languages:
+    """The demo's sources (given, or :func:`choose_languages`) and their unique tokens."""
+    from climb.data.corpus import Corpus
 
-    Solvers agree only to the last bits from one process to the next; rounding makes the
-    verification run's spec, and so its id and hash in the store, the same on every rerun.
-    """
-    v = np.clip(np.array([float(props.get(s, 0.0)) for s in sources]), 0.0, None)
-    v = np.round(v / v.sum(), 6)
-    k = int(np.argmax(v))
-    v[k] = round(1.0 - (v.sum() - v[k]), 6)
-    return {s: float(x) for s, x in zip(sources, v)}
-
-
-def _mixture_tag(mix: dict[str, float]) -> str:
-    blob = json.dumps({k: round(v, 9) for k, v in sorted(mix.items())})
-    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+    c = Corpus.open(ctx.corpus)
+    langs = list(languages) if languages else choose_languages(c, ctx.settings.n_languages)
+    if len(langs) < 2:
+        raise ClimbError("languages: give at least 2 languages")
+    c.check_sources(langs)
+    unique_all = c.unique_tokens()
+    unique = {s: int(unique_all[s]) for s in langs}
+    ctx.log("languages: " + ", ".join(f"{s} ({unique[s] / 1e6:.2f}M tokens)" for s in langs))
+    return Languages(langs, unique)
 
 
-def _run_stage(
-    log: Callable[[str], None], name: str, timings: dict[str, float]
-) -> Callable[[], None]:
+def stage_design(ctx: DemoContext, langs: Languages) -> Plan:
+    """The proxy runs (:func:`climb.proxy.design.design_runs`) → ``plan.yaml``."""
+    from climb.proxy.design import design_runs
+
+    cfg = ctx.settings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ClimbWarning)
+        plan = design_runs(
+            langs.sources,
+            list(cfg.proxy_tokens),
+            cfg.proxy_runs,
+            seed=cfg.seed,
+            unique_tokens=langs.unique_tokens,
+            max_epochs=cfg.max_epochs,
+            model=cfg.model,
+            train=cfg.train,
+            schedule=cfg.train.schedule,
+        )
+    for w in caught:
+        if "identifiable" not in str(w.message) or len(cfg.proxy_tokens) > 1:
+            ctx.log(f"note: {w.message}")
+    plan.save(ctx.out / "plan.yaml")
+    ctx.log(
+        f"{len(plan)} {cfg.train.schedule} proxy runs, true budgets "
+        f"{', '.join(f'{b:,}' for b in plan.budgets)} tokens"
+    )
+    return plan
+
+
+def stage_proxies(ctx: DemoContext, plan: Plan) -> RunTable:
+    """Train the plan into ``runs.db`` (finished runs are kept); the rows of its runs."""
+    from climb.data.store import RunStore
+    from climb.proxy.sweep import run_sweep
+
+    store = ctx.out / "runs.db"
+    run_sweep(plan, store, corpus=ctx.corpus, executor=ctx.executor, progress=ctx.progress)
+    with RunStore(store, create=False) as rs:
+        table = rs.to_run_table()
+    planned = {r.run_id for r in plan.runs}
+    runs = table.subset(np.array([g in planned for g in table.train_run]))
+    return runs.select_targets([t for t in plan.sources if t in runs.targets])
+
+
+def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:
+    """Cross-validate ``climb`` and the baseline laws; fit ``climb`` on every run →
+    ``law.json``, ``cv.json``. A baseline law that fails is noted, never hides the others."""
+    from climb.laws import get_law
+
+    cfg = ctx.settings
+    folds = min(cfg.folds, runs.n_train_runs)
+    cv: dict[str, CVResult] = {}
+    failed: dict[str, str] = {}
+    for name in ("climb", *cfg.laws):
+        try:
+            cv[name] = grouped_cross_validate(name, runs, folds, seed=cfg.seed)
+        except ClimbError as exc:
+            failed[name] = str(exc)
+        except Exception as exc:  # a baseline law's bug must not hide the others' results
+            if name == "climb":
+                raise
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    for name, res in cv.items():
+        ctx.log(
+            f"cv {name}: MAE {res.overall.get('mae', math.nan):.4f} bits/byte, "
+            f"Spearman {res.overall.get('spearman', math.nan):+.3f}"
+        )
+    for name, why in failed.items():
+        ctx.log(f"cv {name}: failed ({why})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        law = get_law("climb", seed=cfg.seed).fit(runs)
+    law.save(ctx.out / "law.json")
+    doc = {n: r.to_json() for n, r in cv.items()} | {"failed": failed}
+    _write_json(ctx.out / "cv.json", doc)
+    return FittedLaws(law, cv, failed)
+
+
+def stage_allocation(
+    ctx: DemoContext, law: Law, runs: RunTable, langs: Languages
+) -> AllocationPlan:
+    """Climb's allocation at ``D*`` with the data caps, the baselines and bootstrap intervals
+    → ``allocation.json``."""
+    from climb.allocation.plan import plan_allocation
+
+    cfg = ctx.settings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        alloc = plan_allocation(
+            law,
+            float(cfg.target_tokens),
+            float(cfg.model.non_embedding_params()),
+            unique_tokens=langs.unique_tokens,
+            max_epochs=cfg.max_epochs,
+            runs=runs,
+            n_boot=cfg.bootstrap,
+            seed=cfg.seed,
+            level=cfg.interval_level,
+        )
+    _write_json(ctx.out / "allocation.json", alloc.to_dict())
+    return alloc
+
+
+def stage_verification(
+    ctx: DemoContext, alloc: AllocationPlan, law: Law, plan: Plan
+) -> VerificationResult:
+    """Climb's and the baseline mixtures trained at ``D*`` with every seed into ``verify.db``
+    (:func:`climb.verification.verify_mixtures`) → ``verification.json``."""
+    from climb.verification import verify_mixtures
+
+    cfg = ctx.settings
+    mixtures = {"climb": alloc.result.proportions_dict()}
+    for name in cfg.verify_baselines:
+        if name in alloc.baselines:
+            mixtures[name] = alloc.baselines[name].proportions_dict()
+        else:
+            ctx.log(f"note: baseline '{name}' has no allocation; not verified")
+    result = verify_mixtures(
+        mixtures,
+        int(cfg.target_tokens),
+        ctx.out / "verify.db",
+        seeds=cfg.seeds,
+        corpus=ctx.corpus,
+        model=cfg.model,
+        train=cfg.train.model_copy(update={"checkpoints": ()}),
+        executor=ctx.executor,
+        law=law,
+        level=cfg.level,
+        plan_path=ctx.out / "verify-plan.yaml",
+        progress=ctx.progress,
+        settings={"extrapolation": f"{cfg.target_tokens / max(plan.budgets):.1f}× larger"},
+    )
+    result.save(ctx.out / "verification.json")
+    return result
+
+
+def stage_report(
+    ctx: DemoContext,
+    runs: RunTable,
+    laws: FittedLaws,
+    alloc: AllocationPlan,
+    verification: VerificationResult,
+    plan: Plan,
+) -> Report:
+    """``report.html`` and the PNGs (:func:`climb.report.build_report`)."""
+    from climb.report import build_report
+
+    cfg = ctx.settings
+    notes = [
+        "Demo on the embedded corpus (Debian documentation and fortunes): "
+        f"{len(plan.sources)} languages, {len(plan)} proxy runs of "
+        f"{cfg.model.non_embedding_params() / 1e6:.2f}M-parameter byte-level models, target "
+        f"budget D* = {cfg.target_tokens:,} tokens, verification with {len(cfg.seeds)} seeds.",
+        "Cross-validation holds out whole training runs (a run's checkpoint rows stay with it).",
+        "Caveat: many documents are translations of the same English originals, which can "
+        "inflate measured transfer between languages.",
+    ]
+    if laws.cv_failed:
+        notes.append(
+            "Laws that failed: " + "; ".join(f"{k}: {v}" for k, v in laws.cv_failed.items())
+        )
+    return build_report(
+        runs,
+        laws.law,
+        ctx.out,
+        title="climb demo report",
+        cv=laws.cv,
+        allocation=alloc.result,
+        baselines=alloc.baselines,
+        verification=verification,
+        notes=notes,
+    )
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    path.write_text(json.dumps(doc, indent=2, default=float) + "\n", encoding="utf-8")
+
+
+def _timed(ctx: DemoContext, name: str, timings: dict[str, float], fn: Callable[[], Any]) -> Any:
     t0 = time.perf_counter()
-    log(f"[{name}] …")
+    ctx.log(f"[{name}] …")
+    out = fn()
+    timings[name] = time.perf_counter() - t0
+    ctx.log(f"[{name}] done in {timings[name]:.1f} s")
+    return out
 
-    def done() -> None:
-        timings[name] = time.perf_counter() - t0
-        log(f"[{name}] done in {timings[name]:.1f} s")
 
-    return done
+def _context(
+    out_dir: str | Path,
+    cfg: DemoSettings,
+    corpus: str | Path | None,
+    log: Callable[[str], None] | None,
+    progress: bool,
+) -> DemoContext:
+    from climb.proxy.executors import make_executor
+
+    if cfg.workers < 1:
+        raise ClimbError(f"workers = {cfg.workers}: must be ≥ 1")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ClimbError(f"out_dir {out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    executor = make_executor("local", workers=cfg.workers, threads=cfg.train.threads)
+    return DemoContext(cfg, out, corpus, executor, log or (lambda _msg: None), progress)
 
 
 def run_demo(
@@ -246,232 +486,49 @@ def run_demo(
     languages: Sequence[str] | None = None,
     corpus: str | Path | None = None,
     workers: int | None = None,
+    seeds: int | None = None,
+    full: bool = False,
     log: Callable[[str], None] | None = None,
     progress: bool = True,
 ) -> DemoResult:
     """Run the whole demo into ``out_dir`` (resumable: finished runs are never retrained).
 
     ``quick`` uses :meth:`DemoSettings.quick`; ``settings`` overrides both. ``corpus`` ``None`` is
-    the embedded corpus. ``log`` receives one line per stage (``None``: silent).
+    the embedded corpus. ``seeds``: verify with seeds ``0 … seeds−1`` (≥ 2); ``full``: verify
+    every baseline (:data:`ALL_BASELINES`). ``log`` receives one line per stage (``None``: silent).
     """
-    from climb.allocation.plan import plan_allocation
-    from climb.data.corpus import Corpus
-    from climb.data.store import RunStore
-    from climb.laws import get_law
-    from climb.proxy.design import Plan, PlannedRun, design_runs
-    from climb.proxy.executors import make_executor
-    from climb.proxy.sweep import run_sweep
-    from climb.report import (
-        AllocationSummary,
-        CVSummary,
-        Verification,
-        VerifiedMixture,
-        build_report,
-    )
-
     cfg = settings or (DemoSettings.quick() if quick else DemoSettings())
     if workers is not None:
-        if workers < 1:
-            raise ClimbError(f"--workers {workers}: must be ≥ 1")
         cfg = replace(cfg, workers=workers)
-    say = log or (lambda _msg: None)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ClimbError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    if seeds is not None:
+        if seeds < 2:
+            raise ClimbError(f"seeds = {seeds}: the paired intervals need at least 2 (use ≥ 3)")
+        cfg = replace(cfg, seeds=tuple(range(seeds)))
+    if full:
+        cfg = replace(cfg, verify_baselines=ALL_BASELINES)
+    ctx = _context(out_dir, cfg, corpus, log, progress)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
-
-    # 1. languages and caps
-    done = _run_stage(say, "corpus", timings)
-    c = Corpus.open(corpus)
-    langs = list(languages) if languages else choose_languages(c, cfg.n_languages)
-    if len(langs) < 2:
-        raise ClimbError("--languages: give at least 2 languages")
-    c.check_sources(langs)
-    unique_all = c.unique_tokens()
-    unique = {s: int(unique_all[s]) for s in langs}
-    say("languages: " + ", ".join(f"{s} ({unique[s] / 1e6:.2f}M tokens)" for s in langs))
-    done()
-
-    # 2. design
-    done = _run_stage(say, "design", timings)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ClimbWarning)
-        plan = design_runs(
-            langs,
-            list(cfg.proxy_tokens),
-            cfg.proxy_runs,
-            seed=cfg.seed,
-            unique_tokens=unique,
-            max_epochs=cfg.max_epochs,
-            model=cfg.model,
-            train=cfg.train,
-            schedule=cfg.train.schedule,
-        )
-    for w in caught:
-        if "identifiable" not in str(w.message) or len(cfg.proxy_tokens) > 1:
-            say(f"note: {w.message}")
-    plan.save(out / "plan.yaml")
-    say(
-        f"{len(plan)} {cfg.train.schedule} proxy runs, true budgets "
-        f"{', '.join(f'{b:,}' for b in plan.budgets)} tokens"
+    langs = _timed(ctx, "corpus", timings, lambda: stage_languages(ctx, languages))
+    plan = _timed(ctx, "design", timings, lambda: stage_design(ctx, langs))
+    runs = _timed(ctx, "proxies", timings, lambda: stage_proxies(ctx, plan))
+    laws = _timed(ctx, "laws", timings, lambda: stage_laws(ctx, runs))
+    alloc = _timed(ctx, "allocation", timings, lambda: stage_allocation(ctx, laws.law, runs, langs))
+    ver = _timed(
+        ctx, "verification", timings, lambda: stage_verification(ctx, alloc, laws.law, plan)
     )
-    done()
-
-    # 3. proxy sweep
-    done = _run_stage(say, "proxies", timings)
-    executor = make_executor("local", workers=cfg.workers, threads=cfg.train.threads)
-    run_sweep(plan, out / "runs.db", corpus=corpus, executor=executor, progress=progress)
-    with RunStore(out / "runs.db", create=False) as rs:
-        table = rs.to_run_table()
-    planned = {r.run_id for r in plan.runs}
-    runs = table.subset(np.array([g in planned for g in table.train_run]))
-    runs = runs.select_targets([t for t in langs if t in runs.targets])
-    done()
-
-    # 4. laws with cross-validation
-    done = _run_stage(say, "laws", timings)
-    n_groups = runs.n_train_runs
-    folds = min(cfg.folds, n_groups)
-    cv: dict[str, Any] = {}
-    cv_failed: dict[str, str] = {}
-    for name in ("climb", *cfg.laws):
-        try:
-            cv[name] = grouped_cross_validate(name, runs, folds, seed=cfg.seed)
-        except ClimbError as exc:
-            cv_failed[name] = str(exc)
-        except Exception as exc:  # a baseline law's bug must not hide the others' results
-            if name == "climb":
-                raise
-            cv_failed[name] = f"{type(exc).__name__}: {exc}"
-    for name, res in cv.items():
-        say(
-            f"cv {name}: MAE {res.overall.get('mae', math.nan):.4f} bits/byte, "
-            f"Spearman {res.overall.get('spearman', math.nan):+.3f}"
-        )
-    for name, why in cv_failed.items():
-        say(f"cv {name}: failed ({why})")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ClimbWarning)
-        law = get_law("climb", seed=cfg.seed).fit(runs)
-    law.save(out / "law.json")
-    (out / "cv.json").write_text(
-        json.dumps(
-            {n: r.to_json() for n, r in cv.items()} | {"failed": cv_failed}, indent=2, default=float
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    done()
-
-    # 5. allocation
-    done = _run_stage(say, "allocation", timings)
-    n_params = float(cfg.model.non_embedding_params())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ClimbWarning)
-        alloc = plan_allocation(
-            law,
-            float(cfg.target_tokens),
-            n_params,
-            unique_tokens=unique,
-            max_epochs=cfg.max_epochs,
-            runs=runs,
-            n_boot=cfg.bootstrap,
-            seed=cfg.seed,
-            level=cfg.interval_level,
-        )
-    alloc_json = alloc.to_dict()
-    (out / "allocation.json").write_text(json.dumps(alloc_json, indent=2) + "\n", encoding="utf-8")
-    done()
-
-    # 6. verification at D*
-    done = _run_stage(say, "verification", timings)
-    mixtures = {"climb": _clean_mixture(alloc.result.proportions_dict(), langs)}
-    for name in VERIFY_BASELINES:
-        if name in alloc.baselines:
-            mixtures[name] = _clean_mixture(alloc.baselines[name].proportions_dict(), langs)
-    # one run per distinct mixture (e.g. UniMax is uniform when no cap binds)
-    run_of: dict[str, str] = {}
-    vruns: list[PlannedRun] = []
-    for name, mix in mixtures.items():
-        tag = _mixture_tag(mix)
-        if tag not in {_mixture_tag(r.mixture) for r in vruns}:
-            vruns.append(
-                PlannedRun(
-                    run_id=f"verify-{name}-{tag}",
-                    mixture=mix,
-                    tokens=int(cfg.target_tokens),
-                    kind="custom",
-                )
-            )
-        run_of[name] = next(r.run_id for r in vruns if _mixture_tag(r.mixture) == tag)
-    vplan = Plan(
-        sources=langs,
-        runs=vruns,
-        model=cfg.model,
-        train=cfg.train,
-        design={"purpose": "verification", "tokens": int(cfg.target_tokens)},
-    )
-    vplan.save(out / "verify-plan.yaml")
-    run_sweep(vplan, out / "verify.db", corpus=corpus, executor=executor, progress=progress)
-    with RunStore(out / "verify.db", create=False) as rs:
-        vtable = rs.to_run_table(final_only=True)
-    verified = []
-    for name, mix in mixtures.items():
-        row = vtable.run.index(run_of[name])
-        realized = {t: float(vtable.loss[row, vtable.targets.index(t)]) for t in law.targets_}
-        pred = law.predict([mix[s] for s in law.sources_], float(cfg.target_tokens), n_params)
-        predicted = {t: float(v) for t, v in zip(law.targets_, pred)}
-        verified.append(VerifiedMixture(name, mix, predicted, realized, run=run_of[name]))
-    verification = Verification(
-        tokens=float(cfg.target_tokens),
-        targets=list(law.targets_),
-        mixtures=verified,
-        settings={
-            "seed": cfg.train.seed,
-            "model": cfg.model.model_dump(mode="json"),
-            "extrapolation": f"{cfg.target_tokens / max(plan.budgets):.1f}× larger",
-        },
-    )
-    verification.save(out / "verification.json")
-    done()
-
-    # 7. report
-    done = _run_stage(say, "report", timings)
-    summary = AllocationSummary.from_json(alloc_json)
-    notes = [
-        f"Demo on the embedded corpus (Debian documentation and fortunes): {len(langs)} languages, "
-        f"{len(plan)} proxy runs of {cfg.model.non_embedding_params() / 1e6:.2f}M-parameter "
-        f"byte-level models, target budget D* = {cfg.target_tokens:,} tokens.",
-        "Cross-validation holds out whole training runs (a run's checkpoint rows stay with it).",
-        "Caveat: many documents are translations of the same English originals, which can "
-        "inflate measured transfer between languages.",
-    ]
-    if cv_failed:
-        notes.append("Laws that failed: " + "; ".join(f"{k}: {v}" for k, v in cv_failed.items()))
-    report = build_report(
-        runs,
-        law,
-        out,
-        title="climb demo report",
-        cv={n: CVSummary.from_result(n, r) for n, r in cv.items()},
-        allocation=summary,
-        verification=verification,
-        notes=notes,
-    )
-    done()
+    report = _timed(ctx, "report", timings, lambda: stage_report(ctx, runs, laws, alloc, ver, plan))
     timings["total"] = time.perf_counter() - t_all
-    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
+    _write_json(ctx.out / "timings.json", timings)
     return DemoResult(
-        out_dir=out,
-        languages=langs,
+        out_dir=ctx.out,
+        languages=langs.sources,
         runs=runs,
-        law=law,
-        cv=cv,
-        cv_failed=cv_failed,
+        law=laws.law,
+        cv=laws.cv,
+        cv_failed=laws.cv_failed,
         allocation=alloc,
-        verification=verification,
+        verification=ver,
         report=report,
         timings=timings,
         settings=cfg,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from climb.errors import ClimbError
 
 
 @dataclass
@@ -98,6 +103,39 @@ class AllocationResult:
             }
         return out
 
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any], *, name: str = "climb") -> AllocationResult:
+        """Read :meth:`to_dict`'s document; a baseline's entry of ``AllocationPlan.to_dict``
+        (proportions, objective, predicted loss) also reads, its missing fields NaN or empty."""
+        props = {str(k): float(v) for k, v in obj["proportions"].items()}
+        loss = {str(k): float(v) for k, v in (obj.get("predicted_loss") or {}).items()}
+        ratio = obj.get("effective_ratio") or {}
+        solver = dict(obj.get("solver") or {})
+        intervals = obj.get("intervals")
+        return cls(
+            sources=list(props),
+            proportions=np.array(list(props.values())),
+            targets=list(loss),
+            predicted_loss=np.array(list(loss.values())),
+            effective_ratio=np.array([float(ratio.get(t, np.nan)) for t in loss]),
+            objective=float(obj.get("objective", np.nan)),
+            objective_name=str(obj.get("objective_name", "sum")),
+            tokens=float(obj.get("tokens", np.nan)),
+            model_params=None if obj.get("params") is None else float(obj["params"]),
+            path=str(solver.get("path", f"baseline:{name}")),
+            kkt_residual=_float_or_nan(solver.get("kkt_residual")),
+            marginal_level=_float_or_nan(solver.get("marginal_level")),
+            nit=int(solver.get("iterations", 0)),
+            status=int(solver.get("status", 0)),
+            message=str(solver.get("message", obj.get("note") or "")),
+            at_lower=[str(s) for s in solver.get("at_lower", [])],
+            at_upper=[str(s) for s in solver.get("at_upper", [])],
+            intervals=None
+            if not intervals
+            else {str(s): (float(a), float(b)) for s, (a, b) in intervals["proportions"].items()},
+            interval_level=None if not intervals else float(intervals.get("level", np.nan)),
+        )
+
     def __repr__(self) -> str:
         top = sorted(zip(self.proportions, self.sources), reverse=True)[:4]
         mix = ", ".join(f"{s}={p:.3f}" for p, s in top)
@@ -109,3 +147,31 @@ class AllocationResult:
 
 def _finite_or_none(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
+
+
+def _float_or_nan(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def read_allocation(path: str | Path) -> tuple[AllocationResult, dict[str, AllocationResult]]:
+    """The Climb allocation and its baselines from the JSON of ``climb allocate --json`` (or the
+    demo's ``allocation.json``), as :class:`AllocationResult` objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise ClimbError(f"{path}: no such allocation file")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ClimbError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        result = AllocationResult.from_dict(obj)
+        baselines = {
+            str(n): AllocationResult.from_dict({"tokens": result.tokens, **b}, name=str(n))
+            for n, b in dict(obj.get("baselines") or {}).items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ClimbError(
+            f"{path}: not an allocation (bad or missing field {exc}); "
+            "pass the JSON written by 'climb allocate --json'"
+        ) from None
+    return result, baselines

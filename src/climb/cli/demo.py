@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="end to end on the embedded corpus: proxies, laws, allocation, verification, report",
         description="Design and train proxy runs on about six languages of the embedded corpus, "
         "fit and cross-validate climb and the baseline laws, allocate for a larger target budget "
-        "with data caps, verify by training one model per mixture (Climb and baselines) at that "
-        "budget, and write an HTML report. Everything goes under --out; rerunning resumes.",
+        "with data caps, verify by training every mixture (Climb and baselines) at that budget "
+        "with several seeds and comparing Climb with each baseline paired by seed, and write an "
+        "HTML report. Everything goes under --out; rerunning resumes.",
     )
     d.add_argument("--out", default="demo-out", help="output directory (default: demo-out)")
     d.add_argument("--quick", action="store_true", help="tiny model and budgets (CI, ≤ 3 minutes)")
@@ -28,6 +29,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--corpus", help="corpus directory (default: the embedded corpus)")
     d.add_argument(
         "--workers", type=int, default=None, help="parallel training processes (default 2)"
+    )
+    d.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="verification seeds per mixture (default 3; at least 2 for the paired intervals)",
+    )
+    d.add_argument(
+        "--full",
+        action="store_true",
+        help="verify every baseline mixture (uniform, natural, temperature, UniMax, isolated, "
+        "MSL) instead of uniform, temperature and isolated",
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     d.set_defaults(func=run_demo_cmd)
@@ -63,6 +76,10 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
     from climb.demo import run_demo
 
     langs = [s.strip() for s in args.languages.split(",") if s.strip()] if args.languages else None
+    if args.workers is not None and args.workers < 1:
+        raise ClimbError(f"--workers {args.workers}: must be ≥ 1")
+    if args.seeds is not None and args.seeds < 2:
+        raise ClimbError(f"--seeds {args.seeds}: the paired intervals need at least 2 (use ≥ 3)")
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -73,6 +90,8 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
         languages=langs,
         corpus=args.corpus,
         workers=args.workers,
+        seeds=args.seeds,
+        full=args.full,
         log=log,
         progress=not args.no_progress,
     )
@@ -81,11 +100,13 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
 
 
 def run_report_cmd(args: argparse.Namespace) -> int:
+    from climb.allocation.result import read_allocation
     from climb.data.runs import RunTable
     from climb.data.store import RunStore, check_store_file
     from climb.demo import grouped_cross_validate
     from climb.laws import load_law
-    from climb.report import AllocationSummary, CVSummary, Verification, build_report
+    from climb.report import build_report
+    from climb.verification import VerificationResult
 
     law = load_law(args.law)
     if args.store:
@@ -101,8 +122,8 @@ def run_report_cmd(args: argparse.Namespace) -> int:
             f"{args.law}: the law predicts {', '.join(missing)}, which the runs do not measure; "
             "pass the runs the law was fitted on"
         )
-    allocation = AllocationSummary.load(args.allocation) if args.allocation else None
-    verification = Verification.load(args.verification) if args.verification else None
+    allocation, baselines = read_allocation(args.allocation) if args.allocation else (None, {})
+    verification = VerificationResult.load(args.verification) if args.verification else None
     cv = {}
     if args.folds:
         if args.folds < 2:
@@ -110,13 +131,14 @@ def run_report_cmd(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ClimbWarning)
             res = grouped_cross_validate(law.name, runs, args.folds, seed=args.seed)
-        cv[law.name] = CVSummary.from_result(law.name, res)
+        cv[law.name] = res
     report = build_report(
         runs,
         law,
         args.out,
         cv=cv,
         allocation=allocation,
+        baselines=baselines,
         verification=verification,
         title=args.title,
     )

@@ -3,23 +3,29 @@ verification runs (``climb report``)."""
 
 from __future__ import annotations
 
-from climb.report.build import (
-    AllocationSummary,
-    CVSummary,
-    Report,
-    build_report,
+from climb.report.build import Report, build_report
+from climb.report.sections import (
+    Figure,
+    Section,
+    allocation_section,
     heldout_errors,
+    interactions_section,
     observed_effective_ratios,
+    overview_section,
+    prediction_section,
+    verification_section,
 )
-from climb.report.verification import Verification, VerifiedMixture
 
 __all__ = [
-    "AllocationSummary",
-    "CVSummary",
+    "Figure",
     "Report",
-    "Verification",
-    "VerifiedMixture",
+    "Section",
+    "allocation_section",
     "build_report",
     "heldout_errors",
+    "interactions_section",
     "observed_effective_ratios",
+    "overview_section",
+    "prediction_section",
+    "verification_section",
 ]

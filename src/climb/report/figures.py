@@ -232,59 +232,67 @@ def allocation_bars(
     return _png(fig)
 
 
-def realized_loss_comparison(
-    targets: Sequence[str],
+def verification_seeds(
     names: Sequence[str],
-    realized: np.ndarray,
+    losses: np.ndarray,
     predicted: np.ndarray,
+    paired: Sequence[tuple[str, float, float, float, str]],
     *,
     recommended: str = "climb",
+    level: float = 0.95,
     units: str = "bits/byte",
 ) -> bytes:
-    """Verification runs: realized (bars) and law-predicted (markers) loss per mixture.
+    """Verification over seeds: realized mean loss per mixture and paired differences.
 
-    ``realized`` and ``predicted`` are ``(M, T)`` over mixtures ``names`` and ``targets``. Left:
-    mean over languages; right: per language.
+    ``losses`` is ``(M, n_seeds)`` (mean over languages per seed, mixtures ``names``);
+    ``predicted`` ``(M,)`` the law's prediction (NaN: none). Left: mean ± std (bar and thick
+    line), min–max (thin line) and each seed (dots). Right: the paired difference
+    ``recommended − baseline`` with its ``level`` interval per ``(baseline, mean, low, high,
+    verdict)`` of ``paired``; left of 0 the recommended mixture is better.
     """
-    realized = np.asarray(realized, dtype=float)
+    losses = np.asarray(losses, dtype=float)
     predicted = np.asarray(predicted, dtype=float)
-    fig = Figure(figsize=(12.0, 4.4))
-    ax_mean, ax_lang = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2.2]})
-    mean_r = np.nanmean(realized, axis=1)
-    mean_p = np.nanmean(predicted, axis=1)
-    colors = [
-        CLIMB_COLOR if n == recommended else PALETTE[(k + 2) % len(PALETTE)]
-        for k, n in enumerate(names)
-    ]
-    x = np.arange(len(names))
-    ax_mean.bar(x, mean_r, color=colors, label="realized")
-    ax_mean.scatter(x, mean_p, marker="D", c="black", s=18, zorder=3, label="law predicted")
-    span = float(np.nanmax(np.r_[mean_r, mean_p]) - np.nanmin(np.r_[mean_r, mean_p])) or 0.1
-    ax_mean.set_ylim(
-        float(np.nanmin(np.r_[mean_r, mean_p])) - 0.6 * span,
-        float(np.nanmax(np.r_[mean_r, mean_p])) + 0.4 * span,
+    fig = Figure(figsize=(12.0, 0.9 + max(3.2, 0.55 * len(names))))
+    ax_l, ax_d = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
+    y = np.arange(len(names))[::-1]
+    lo_all, hi_all = float(np.nanmin(losses)), float(np.nanmax(losses))
+    pad = 0.15 * ((hi_all - lo_all) or 0.01)
+    left, right = lo_all - pad, hi_all + pad
+    for k, (name, yk) in enumerate(zip(names, y)):
+        row = losses[k]
+        color = CLIMB_COLOR if name == recommended else PALETTE[(k + 2) % len(PALETTE)]
+        mean = float(row.mean())
+        std = float(row.std(ddof=1)) if row.size > 1 else 0.0
+        ax_l.plot([row.min(), row.max()], [yk, yk], color=color, lw=1.0)
+        ax_l.plot([mean - std, mean + std], [yk, yk], color=color, lw=4.0, alpha=0.6)
+        ax_l.scatter(row, np.full(row.size, yk), s=14, color=color, zorder=3, edgecolor="white")
+        ax_l.scatter([mean], [yk], marker="|", s=200, color="black", zorder=4)
+        pk = float(predicted[k])
+        if np.isfinite(pk) and left <= pk <= right:
+            ax_l.scatter([pk], [yk + 0.25], marker="D", s=16, c="black", zorder=4)
+        elif np.isfinite(pk):  # far off: say where instead of squashing the seeds
+            edge, ha = (right, "right") if pk > right else (left, "left")
+            arrow = "▸" if pk > right else "◂"
+            ax_l.text(edge, yk + 0.25, f"◆ {pk:.3f} {arrow}", fontsize=7, ha=ha, va="center")
+    ax_l.set_xlim(left, right)
+    ax_l.set_ylim(-0.5, len(names) - 0.3)
+    ax_l.set_yticks(y, list(names))
+    ax_l.set_xlabel(f"realized mean validation loss ({units})")
+    ax_l.set_title(
+        f"Per mixture over {losses.shape[1]} seeds: mean | ± std ━ min–max ─ seeds ● (◆ law)",
+        fontsize=9,
     )
-    for xi, v in zip(x, mean_r):
-        ax_mean.text(xi, v, f"{v:.3f}", ha="center", va="bottom", fontsize=7)
-    ax_mean.set_xticks(x, list(names), rotation=30, ha="right")
-    ax_mean.set_ylabel(f"mean validation loss ({units})")
-    ax_mean.set_title("Mean over languages", fontsize=10)
-    ax_mean.legend(fontsize=7)
-    width = 0.8 / max(len(names), 1)
-    xt = np.arange(len(targets))
-    for k, name in enumerate(names):
-        pos = xt - 0.4 + width * (k + 0.5)
-        ax_lang.bar(pos, realized[k], width, color=colors[k], label=name)
-        ax_lang.scatter(pos, predicted[k], marker="D", c="black", s=8, zorder=3)
-    lo = float(np.nanmin(np.r_[realized.ravel(), predicted.ravel()]))
-    hi = float(np.nanmax(np.r_[realized.ravel(), predicted.ravel()]))
-    ax_lang.set_ylim(max(0.0, lo - 0.15 * (hi - lo or 1)), hi + 0.05 * (hi - lo or 1))
-    ax_lang.set_xticks(xt, list(targets))
-    ax_lang.set_ylabel(f"validation loss ({units})")
-    ax_lang.set_title("Per language (bars realized, ◆ predicted)", fontsize=10)
-    ax_lang.legend(
-        fontsize=7, ncol=min(6, len(names)), loc="upper center", bbox_to_anchor=(0.5, -0.08)
-    )
-    fig.suptitle("Verification at the target budget: realized vs predicted loss", fontsize=11)
+    yd = np.arange(len(paired))[::-1]
+    for yk, (_, mean, lo, hi, _verdict) in zip(yd, paired):
+        color = "#2ca02c" if hi < 0 else "#d62728" if lo > 0 else "#7f7f7f"
+        ax_d.plot([lo, hi], [yk, yk], color=color, lw=2.0)
+        ax_d.scatter([mean], [yk], color=color, zorder=3, s=22)
+    ax_d.axvline(0.0, color="black", lw=0.8, ls="--")
+    ax_d.set_yticks(yd, [f"{p[0]}\n{p[4]}" for p in paired], fontsize=8)
+    ax_d.set_xlabel(f"{recommended} − baseline ({units}); < 0: {recommended} better")
+    ax_d.set_title(f"Paired difference over seeds, {level:.0%} t-interval", fontsize=9)
+    if len(paired):
+        ax_d.set_ylim(-0.7, len(paired) - 0.3)
+    fig.suptitle("Verification at the target budget", fontsize=11)
     fig.tight_layout()
     return _png(fig)

@@ -22,6 +22,7 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 figcaption { font-size: 0.85em; color: #555; }
 .verdict { padding: 0.6em 1em; border-left: 4px solid #888; background: #f7f7f7; }
 .verdict.win { border-color: #2ca02c; } .verdict.lose { border-color: #d62728; }
+.verdict.tie { border-color: #7f7f7f; }
 .note { font-size: 0.85em; color: #555; }
 code { background: #f4f4f4; padding: 0 3px; }
 """
