@@ -260,3 +260,45 @@ def test_verify_mixtures_trains_each_mixture_per_seed_and_resumes(tmp_path: Path
 def test_verify_mixtures_needs_the_recommended_mixture(tmp_path: Path) -> None:
     with pytest.raises(ClimbError, match="no mixture named 'climb'"):
         verify_mixtures({"uniform": {"de": 1.0}}, 5000, tmp_path / "v.db", progress=False)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_demo_verification_stage_verifies_the_chosen_baselines(tmp_path: Path, full: bool) -> None:
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from climb.demo import (
+        ALL_BASELINES,
+        VERIFY_BASELINES,
+        DemoContext,
+        DemoSettings,
+        stage_verification,
+    )
+
+    corpus = _corpus(tmp_path / "corpus")
+    settings = replace(
+        DemoSettings.quick(),
+        seeds=(0, 1),
+        verify_baselines=ALL_BASELINES if full else VERIFY_BASELINES,
+    )
+    lines: list[str] = []
+    ctx = DemoContext(settings, tmp_path, corpus, SeededExecutor(), lines.append, False)
+
+    def mix(*p: float) -> SimpleNamespace:
+        return SimpleNamespace(proportions_dict=lambda: dict(zip(SOURCES, p)))
+
+    baselines = {
+        "uniform": mix(1 / 3, 1 / 3, 1 / 3),
+        "unimax": mix(1 / 3, 1 / 3, 1 / 3),
+        "natural": mix(0.5, 0.25, 0.25),
+        "temperature": mix(0.4, 0.3, 0.3),
+        "isolated": mix(0.3, 0.3, 0.4),
+    }  # no "msl": the allocator skipped it
+    alloc = SimpleNamespace(result=mix(0.2, 0.3, 0.5), baselines=baselines)
+    plan = SimpleNamespace(budgets=[40_000])
+    v = stage_verification(ctx, alloc, None, plan)  # type: ignore[arg-type]
+    expect = [b for b in settings.verify_baselines if b in baselines]
+    assert v.names == ["climb", *expect] and list(v.paired) == expect
+    assert v.seeds == [0, 1]
+    assert ("note: baseline 'msl' has no allocation; not verified" in lines) == full
+    assert VerificationResult.load(tmp_path / "verification.json").to_json() == v.to_json()
