@@ -187,6 +187,10 @@ def run_baselines(
             done[name] = as_baseline(problem, name, temperature(problem, tau), objective)
         elif name in CLOSED_FORM:
             done[name] = as_baseline(problem, name, CLOSED_FORM[name](problem), objective)
+        elif name == "isolated" and not (problem.weights[problem.params.has_own] > 0).any():
+            skipped.append(
+                Skipped(name, "every weighted target is evaluation-only (the W = I law sees none)")
+            )
         elif name == "isolated":
             done[name] = isolated_optimum(problem, objective)
         elif name == "msl":

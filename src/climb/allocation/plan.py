@@ -95,7 +95,8 @@ def plan_allocation(
         try:
             from climb.laws import get_law
 
-            msl_law = get_law("msl").fit(table)
+            trainable = [t for t in table.targets if t not in table.eval_only]
+            msl_law = get_law("msl").fit(table.select_targets(trainable))
         except (ImportError, AttributeError) as exc:
             skipped.append(Skipped("msl", f"the MSL law is not available ({exc})"))
     done, more = run_baselines(

@@ -10,6 +10,10 @@ For a Climb law at target budget ``D*`` and model size ``N*``::
 (``r = W(D*) p`` when every ``η_i = 1``, the linear law; ``r``, its Jacobian and curvature are
 computed by :class:`climb.laws.climb.ratio.RatioMap`.)
 
+Evaluation-only targets (a loss the law predicts for a language that is not a mixture source:
+``r_i = Σ_j W(D*)_ij φ_{η_i}(p_j)``, no own share) are never given a share — they are not
+sources — but a positive weight makes them pull the mixture toward their donors.
+
 Caps are folded into the upper bounds (``hi_k ← min(hi_k, e_max U_k / D*)``). Only *active*
 targets (``ω_i > 0`` and ``B_i > 0``) enter the objective; every source without an active target
 (a pure donor, or a zero-weight target) still moves the others' effective ratios through ``W``.
@@ -127,6 +131,11 @@ class AllocationProblem:
     @property
     def n_sources(self) -> int:
         return len(self.sources)
+
+    @property
+    def eval_only(self) -> list[str]:
+        """Targets that are not sources: predicted from transfer, never given a share."""
+        return [t for t in self.targets if t not in self.sources]
 
     # ------------------------------------------------------------------ evaluation
     def effective_ratio(self, p: np.ndarray) -> np.ndarray:
@@ -283,7 +292,7 @@ def build_problem(
 
     w = np.ones(len(targets))
     for name, value in (weights or {}).items():
-        if name not in sources:
+        if name not in sources and name not in targets:
             raise ClimbError(
                 f"--weights: unknown source '{name}'; the law's sources are: {', '.join(sources)}"
             )
@@ -313,11 +322,15 @@ def build_problem(
 def with_identity_transfer(problem: AllocationProblem) -> AllocationProblem:
     """The same problem under the isolated law (``W = I``: no cross-lingual transfer)."""
     p = problem.params
+    rows = np.flatnonzero(p.has_own)
     W = np.zeros_like(p.W)
-    W[np.arange(p.n_targets), p.own] = 1.0
+    W[rows, p.own[rows]] = 1.0
     iso = ClimbParams(E=p.E, A=p.A, alpha=p.alpha, B=p.B, beta=p.beta, W=W, kappa=np.zeros_like(p.kappa),
                       tokens_ref=p.tokens_ref, own=p.own)  # fmt: skip
-    return with_params(problem, iso)
+    out = with_params(problem, iso)
+    if not p.has_own.all():  # evaluation-only targets: invisible without transfer
+        object.__setattr__(out, "weights", np.where(p.has_own, problem.weights, 0.0))
+    return out
 
 
 def with_params(problem: AllocationProblem, params: ClimbParams) -> AllocationProblem:

@@ -38,6 +38,8 @@ class AllocationResult:
         nit: iterations of that path; ``status``: 0 = optimal, 1 = not optimal (see ``message``).
         at_lower / at_upper: sources held at a lower / upper bound (caps included).
         intervals: bootstrap confidence intervals per source (``{src: (lo, hi)}``), if computed.
+        eval_only: targets that are not sources (measured, never trained on): predicted from
+            transfer (``predicted_loss``, ``effective_ratio``), never given a share.
     """
 
     sources: list[str]
@@ -59,6 +61,7 @@ class AllocationResult:
     at_upper: list[str] = field(default_factory=list)
     intervals: dict[str, tuple[float, float]] | None = None
     interval_level: float | None = None
+    eval_only: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -96,6 +99,11 @@ class AllocationResult:
                 "at_upper": list(self.at_upper),
             },
         }
+        if self.eval_only:
+            out["eval_only"] = {
+                "targets": list(self.eval_only),
+                "note": "measured, never trained on: no share; predicted from transfer",
+            }
         if self.intervals is not None:
             out["intervals"] = {
                 "level": self.interval_level,

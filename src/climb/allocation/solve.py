@@ -170,4 +170,5 @@ def make_result(
         objective=problem.objective(p, objective), objective_name=objective, tokens=problem.tokens,
         model_params=problem.model_params, path=out.path, kkt_residual=res_kkt, marginal_level=lam,
         nit=out.nit, status=out.status, message=out.message, at_lower=at_lo, at_upper=at_hi,
+        eval_only=problem.eval_only,
     )  # fmt: skip

@@ -151,7 +151,7 @@ def render_table(plan: AllocationPlan) -> str:
     """One table: proportions and predicted losses of Climb and each baseline, then the gaps."""
     res = plan.result
     cols = [("climb", res), *plan.baselines.items()]
-    name_w = max(8, *(len(s) for s in res.sources))
+    name_w = max(8, *(len(s) for s in res.sources + res.eval_only))
     cell = 17
     lines = [
         f"climb allocate: D* = {res.tokens:.4g} tokens"
@@ -171,11 +171,21 @@ def render_table(plan: AllocationPlan) -> str:
             a, b = res.intervals[s]
             row += f"[{a:.3f}, {b:.3f}]".rjust(cell + 4)
         lines.append(row)
+    for t in res.eval_only:
+        row = f"{t:<{name_w}}"
+        for _, r in cols:
+            row += f"{'-':>9} / {r.predicted_loss[r.targets.index(t)]:.4f}"[-cell:].rjust(cell)
+        lines.append(row)
     lines.append(f"{'objective':<{name_w}}" + "".join(f"{r.objective:>{cell}.6g}" for _, r in cols))
     gaps = "".join(
         f"{'-':>{cell}}" if n == "climb" else f"{plan.gap(n):>+{cell}.3g}" for n, _ in cols
     )
     lines.append(f"{'gap':<{name_w}}" + gaps)
+    if res.eval_only:
+        lines.append(
+            f"note: evaluation-only target(s) {', '.join(res.eval_only)}: measured, never trained "
+            "on — no share (not a source), loss predicted from transfer"
+        )
     for skip in plan.skipped:
         lines.append(f"note: baseline {skip.name} skipped: {skip.reason}")
     for n, r in plan.baselines.items():

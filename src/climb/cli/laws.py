@@ -98,6 +98,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--eta", type=float, default=1.0,
         help="transfer saturation η of the true law, in (0, 1] (default 1 = linear r = W p)",
     )  # fmt: skip
+    p.add_argument(
+        "--eval-only", type=int, default=0,
+        help="extra evaluation-only targets x1..xM (loss, no share; default 0)",
+    )  # fmt: skip
     p.add_argument("--truth", help="where to write the true law (.json)")
     p.add_argument("--out", required=True, help="where to write the runs (.csv, .parquet, .jsonl)")
     p.set_defaults(func=run_simulate)
@@ -248,10 +252,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     truth_path = _check_out(args.truth, (".json",), "--truth") if args.truth else None
     truth, runs = simulate(
         args.sources, args.runs, tokens=args.tokens, params=args.params, noise=args.noise,
-        seed=args.seed, eta=args.eta,
+        seed=args.seed, eta=args.eta, eval_only=args.eval_only,
     )  # fmt: skip
     runs.write(out)
     msg = f"wrote {out}: {len(runs)} runs of {args.sources} sources"
+    if runs.eval_only:
+        msg += f" and evaluation-only target(s) {', '.join(runs.eval_only)}"
     if truth_path is not None:
         truth.save(truth_path)
         msg += f"; true law {truth_path}"

@@ -20,8 +20,12 @@ column                meaning
 anything else         kept as metadata (e.g. ``seed``, ``step``), ignored by the laws
 ====================  ==========================================================================
 
-Sources with a ``p.`` column but no ``loss.`` column are pure donors. Every ``loss.`` source must
-also have a ``p.`` column (use a column of zeros for a language that is only evaluated).
+Sources with a ``p.`` column but no ``loss.`` column are pure donors. A ``loss.<x>`` column without
+a ``p.<x>`` column is an *evaluation-only* target: measured, never trained on (a language with
+held-out text but no training data); laws predict it from transfer alone and the allocator gives
+it no share (:attr:`RunTable.eval_only`). A ``p.<x>`` column that is 0 in every row while
+``loss.<x>`` is measured is read the same way (the column is dropped, with a
+:class:`~climb.errors.ClimbWarning`): nothing in the runs says what training on ``x`` would do.
 
 Training runs are the table's groups (:meth:`RunTable.groups`): cross-validation holds out and the
 bootstrap resamples whole training runs. A table written before ``train_run`` existed, whose
@@ -69,7 +73,8 @@ class RunTable:
         params: ``(n,)`` non-embedding parameters ``N``, or ``None`` when not recorded.
         sources: the ``S`` mixture sources (``p.`` columns), in file order.
         p: ``(n, S)`` mixture proportions; each row sums to 1.
-        targets: the ``T`` sources with measured loss (``loss.`` columns), a subset of ``sources``.
+        targets: the ``T`` sources with measured loss (``loss.`` columns); those not in
+            ``sources`` are evaluation-only (:attr:`eval_only`).
         loss: ``(n, T)`` validation losses; ``NaN`` where not measured.
         meta: extra columns, row-aligned (may be empty).
         train_run: ``(n,)`` id of the training run of each row (default: its ``run``).
@@ -179,12 +184,6 @@ class RunTable:
             raise ClimbError(f"{origin}: no mixture columns; expected 'p.<source>' columns")
         if not targets:
             raise ClimbError(f"{origin}: no loss columns; expected 'loss.<source>' columns")
-        orphans = [t for t in targets if t not in sources]
-        if orphans:
-            raise ClimbError(
-                f"{origin}: column 'loss.{orphans[0]}' has no matching 'p.{orphans[0]}' column; "
-                "add it (zeros if that source is only evaluated)"
-            )
 
         run = [str(x) for x in frame["run"].tolist()]
         for i, r in enumerate(run):
@@ -206,6 +205,7 @@ class RunTable:
             _check_positive(params, origin, "params", run)
 
         p = np.column_stack([_numeric(frame[P_PREFIX + s], origin, P_PREFIX + s) for s in sources])
+        sources, p = _drop_unused_targets(sources, p, targets, origin)
         bad = ~np.isfinite(p) | (p < 0)
         if bad.any():
             i, k = np.argwhere(bad)[0]
@@ -316,8 +316,15 @@ class RunTable:
 
     @property
     def target_columns(self) -> np.ndarray:
-        """Index into ``sources`` of each target (targets ⊆ sources)."""
-        return np.array([self.sources.index(t) for t in self.targets], dtype=int)
+        """Index into ``sources`` of each target (−1 for an evaluation-only target)."""
+        return np.array(
+            [self.sources.index(t) if t in self.sources else -1 for t in self.targets], dtype=int
+        )
+
+    @property
+    def eval_only(self) -> list[str]:
+        """Targets with no mixture column: measured, never trained on (predicted from transfer)."""
+        return [t for t in self.targets if t not in self.sources]
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> RunTable:
         """The table restricted to ``rows`` (indices or a boolean mask), same columns."""
@@ -683,6 +690,26 @@ def _check_training_runs(
                 f"'params' differ ({params[j]:.6g} vs {params[i]:.6g}); rows of one training "
                 "run have one model size"
             )
+
+
+def _drop_unused_targets(
+    sources: list[str], p: np.ndarray, targets: list[str], origin: str
+) -> tuple[list[str], np.ndarray]:
+    """Drop ``p.<x>`` columns that are 0 in every row where ``loss.<x>`` is a column: ``x`` is
+    then an evaluation-only target (warned). At least one source must remain."""
+    unused = [k for k, s in enumerate(sources) if s in targets and not (p[:, k] > 0).any()]
+    if not unused or len(unused) == len(sources):
+        return sources, p
+    names = [sources[k] for k in unused]
+    warnings.warn(
+        f"{origin}: column(s) {', '.join('p.' + n for n in names)} are 0 in every run; "
+        f"{', '.join(names)} treated as evaluation-only (measured, never trained on: predicted "
+        "from transfer, never given a share); drop those columns to silence this",
+        ClimbWarning,
+        stacklevel=4,
+    )
+    keep = [k for k in range(len(sources)) if k not in unused]
+    return [sources[k] for k in keep], p[:, keep]
 
 
 def _numeric(col: pd.Series, origin: str, name: str) -> np.ndarray:

@@ -50,8 +50,8 @@ class Law(ABC):
 
     Subclasses set ``name`` and implement ``fit``, ``_predict``, ``_params_json`` and
     ``_from_params_json``. After ``fit``: ``sources_`` (mixture sources, the columns of ``p``),
-    ``targets_`` (the sources whose loss is predicted, a subset of ``sources_``) and
-    ``diagnostics_``.
+    ``targets_`` (whose loss is predicted: sources, and evaluation-only targets that are not
+    sources, :attr:`eval_only_`) and ``diagnostics_``.
     """
 
     name: ClassVar[str] = ""
@@ -165,15 +165,25 @@ class Law(ABC):
         )
 
     # ------------------------------------------------------------------ serialization
-    def to_json(self) -> dict[str, Any]:
-        """The JSON interchange object of the fitted law."""
+    @property
+    def eval_only_(self) -> list[str]:
+        """Evaluation-only targets: predicted, but not mixture sources (never trained on); their
+        loss depends on the mixture through transfer alone."""
         self._check_fitted()
-        return {
+        return [t for t in self.targets_ if t not in self.sources_]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON interchange object of the fitted law (``eval_only`` only when there are)."""
+        self._check_fitted()
+        out: dict[str, Any] = {
             "law": self.name,
             "sources": list(self.sources_),
             "targets": list(self.targets_),
-            "params": self._params_json(),
         }
+        if self.eval_only_:
+            out["eval_only"] = self.eval_only_
+        out["params"] = self._params_json()
+        return out
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Self:
@@ -198,9 +208,22 @@ class Law(ABC):
             or not all(isinstance(t, str) for t in targets)
         ):
             raise ClimbError("law JSON: 'targets' must be a non-empty list of names")
-        unknown = [t for t in targets if t not in sources]
+        if len(set(targets)) != len(targets):
+            raise ClimbError("law JSON: 'targets' has duplicated names")
+        eval_only = obj.get("eval_only", [])
+        if not isinstance(eval_only, list) or not all(isinstance(t, str) for t in eval_only):
+            raise ClimbError("law JSON: 'eval_only' must be a list of target names")
+        unknown = [t for t in targets if t not in sources and t not in eval_only]
         if unknown:
-            raise ClimbError(f"law JSON: target '{unknown[0]}' is not among 'sources'")
+            raise ClimbError(
+                f"law JSON: target '{unknown[0]}' is not among 'sources' (list it in 'eval_only' "
+                "if it is an evaluation-only target)"
+            )
+        wrong = [t for t in eval_only if t not in targets or t in sources]
+        if wrong:
+            raise ClimbError(
+                f"law JSON: 'eval_only' lists '{wrong[0]}', which is not a target outside 'sources'"
+            )
         params = obj.get("params")
         if not isinstance(params, dict):
             raise ClimbError("law JSON: 'params' must be an object")

@@ -91,6 +91,13 @@ class MSLLaw(Law):
         """Fit each target's ``(E, A, α, B, β, γ)`` on its measured runs; returns ``self``."""
         self._validate_hyper()
         _check_families(self.families, runs.sources, "msl law: option 'families'")
+        if runs.eval_only:
+            x = runs.eval_only[0]
+            raise ClimbError(
+                f"msl law: target '{x}' is evaluation-only (loss.{x} without p.{x}); MSL predicts "
+                "a language from its own share only: drop the target (RunTable.select_targets) "
+                "or use the climb law"
+            )
         sources, targets = list(runs.sources), list(runs.targets)
         share = _family_share(runs.p, sources, targets, self.families)  # (n, T)
         fit_n = runs.params is not None and np.unique(runs.params).size >= 2
@@ -189,6 +196,8 @@ class MSLLaw(Law):
     def _from_params_json(
         cls, sources: list[str], targets: list[str], params: dict[str, Any]
     ) -> Self:
+        if any(x not in sources for x in targets):
+            raise ClimbError("law JSON (msl): MSL cannot have evaluation-only targets")
         t = (len(targets),)
         arr = {
             k: json_array(params, k, t, "msl") for k in ("E", "A", "alpha", "B", "beta", "gamma")

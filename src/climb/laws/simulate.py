@@ -34,6 +34,7 @@ def random_climb_law(
     params: Sequence[float] | None = None,
     seed: int = 0,
     eta: float = 1.0,
+    eval_only: int = 0,
 ) -> ClimbLaw:
     """A random fitted-looking ``climb`` law over ``s1 … sK``.
 
@@ -43,6 +44,9 @@ def random_climb_law(
     with ≥ 2 model sizes. ``D_ref`` is the geometric mean of the budgets. ``eta``: the transfer
     saturation of every target (1 = linear ``r = W(D) p``, saved without ``eta``; < 1 =
     ``r_i = p_i + Σ_j W_ij φ_η(p_j)``). The random draws do not depend on ``eta``.
+    ``eval_only``: that many extra evaluation-only targets ``x1 … xM`` (no own source,
+    ``r_x = Σ_j W_xj φ_η(p_j)`` with ``W_xj ~ U(0.1, 0.8)``; their draws come after all others,
+    so the law of ``s1 … sK`` does not depend on ``eval_only``).
     """
     k = _check_int(sources, "--sources", 1)
     if not (np.isfinite(eta) and 0 < eta <= 1):
@@ -65,6 +69,7 @@ def random_climb_law(
     P.W = W
     if budgets.size >= 2:
         P.kappa = rng.uniform(0.0, 0.15, k)
+    n_ref = 1.0
     if params is not None:
         sizes = np.unique(np.asarray(params, dtype=float))
         if not np.all(np.isfinite(sizes) & (sizes > 0)):
@@ -75,9 +80,41 @@ def random_climb_law(
             P.A = rng.uniform(0.3, 0.8, k) * n_ref**P.alpha
     if eta != 1.0:
         P.eta = np.full(k, float(eta))
-    return ClimbLaw.from_json(
-        {"law": "climb", "sources": names, "targets": names, "params": P.to_json()}
-    )
+    targets = list(names)
+    if eval_only:
+        m = _check_int(eval_only, "--eval-only", 0)
+        P, targets = _add_eval_only(P, names, m, rng, n_ref)
+    obj = {"law": "climb", "sources": names, "targets": targets, "params": P.to_json()}
+    if targets != names:
+        obj["eval_only"] = targets[len(names) :]
+    return ClimbLaw.from_json(obj)
+
+
+def _add_eval_only(
+    P: ClimbParams, names: list[str], m: int, rng: np.random.Generator, n_ref: float
+) -> tuple[ClimbParams, list[str]]:
+    """``P`` with ``m`` evaluation-only targets appended (same draws as the others for ``E``,
+    ``β``, ``B``, ``κ``, size terms; ``W_x· ~ U(0.1, 0.8)``, no own column)."""
+    k = len(names)
+    targets = names + [f"x{i + 1}" for i in range(m)]
+
+    def more(values: np.ndarray, draw: np.ndarray) -> np.ndarray:
+        return np.concatenate([values, draw if values.any() else np.zeros(m)])
+
+    beta = rng.uniform(0.25, 0.45, m)
+    out = ClimbParams.isolated(names, targets)
+    out.tokens_ref = P.tokens_ref
+    out.E = np.concatenate([P.E, rng.uniform(1.5, 2.5, m)])
+    out.beta = np.concatenate([P.beta, beta])
+    out.B = np.concatenate([P.B, rng.uniform(0.5, 1.5, m) * P.tokens_ref**beta])
+    out.W = np.vstack([P.W, rng.uniform(0.1, 0.8, (m, k))])
+    out.kappa = more(P.kappa, rng.uniform(0.0, 0.15, m))
+    alpha = rng.uniform(0.2, 0.4, m)
+    out.alpha = more(P.alpha, alpha)
+    out.A = more(P.A, rng.uniform(0.3, 0.8, m) * n_ref**alpha)
+    if P.eta is not None:
+        out.eta = np.concatenate([P.eta, np.full(m, float(P.eta[0]))])
+    return out, targets
 
 
 def simulate_runs(
@@ -119,7 +156,7 @@ def simulate_runs(
                 "could not draw a mixture with positive effective ratios; lower the interference"
             )
         p[i] = x
-    loss = law.predict(p, d, nn) * np.exp(noise * rng.standard_normal((n, k)))
+    loss = law.predict(p, d, nn) * np.exp(noise * rng.standard_normal((n, len(law.targets_))))
     return RunTable.from_arrays(
         run=[f"sim-{i:04d}" for i in range(n)], tokens=d, p=p, sources=law.sources_,
         loss=loss, targets=law.targets_, params=nn, origin="simulated runs",
@@ -135,10 +172,13 @@ def simulate(
     noise: float = 0.01,
     seed: int = 0,
     eta: float = 1.0,
+    eval_only: int = 0,
 ) -> tuple[ClimbLaw, RunTable]:
-    """A random ``climb`` law (transfer saturation ``eta``) and runs drawn from it:
-    ``(truth, runs)``."""
-    law = random_climb_law(sources, tokens=tokens, params=params, seed=seed, eta=eta)
+    """A random ``climb`` law (transfer saturation ``eta``, ``eval_only`` evaluation-only targets)
+    and runs drawn from it: ``(truth, runs)``."""
+    law = random_climb_law(
+        sources, tokens=tokens, params=params, seed=seed, eta=eta, eval_only=eval_only
+    )
     return law, simulate_runs(law, runs, tokens=tokens, params=params, noise=noise, seed=seed)
 
 

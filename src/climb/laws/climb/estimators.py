@@ -233,6 +233,11 @@ class IsolatedLaw(ClimbLaw):
         params = dict(params)
         if "W" not in params:
             params["W"] = ident.tolist()
+        if any(t not in sources for t in targets):
+            raise ClimbError(
+                "law JSON (isolated): the isolated law (no transfer) cannot have evaluation-only "
+                "targets"
+            )
         law = super()._from_params_json(sources, targets, params)
         if not np.allclose(law.params_.W, ident):
             raise ClimbError("law JSON (isolated): 'W' must be the identity (no interactions)")

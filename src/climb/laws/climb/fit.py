@@ -180,6 +180,8 @@ def designs_from_runs(
                     free_list.append(j)
                 else:
                     unvaried.setdefault(s, []).append(t)
+        if own < 0:
+            _check_eval_only(t, law, interactions, free_list, int(rows.sum()))
         own_seen = own >= 0 and bool((p[:, own] > 0).any())
         fit_eta = transfer == "saturating" and eta_identified(p[:, free_list])
         design = TargetDesign(
@@ -207,6 +209,23 @@ def designs_from_runs(
             "are not identified and are fixed to 0 (vary its share in some runs)"
         )
     return out
+
+
+def _check_eval_only(target: str, law: str, interactions: bool, free: list[int], n: int) -> None:
+    """An evaluation-only target (``loss.x`` without ``p.x``) is predicted from transfer alone:
+    the law needs transfer, and some donor whose share varies among the runs measuring it."""
+    if not interactions:
+        raise ClimbError(
+            f"{law} law: target '{target}' is evaluation-only (loss.{target} without p.{target}); "
+            "a law without transfer cannot predict it: use the climb law, or drop the target "
+            "(RunTable.select_targets)"
+        )
+    if not free:
+        raise ClimbError(
+            f"{law} law: evaluation-only target '{target}' (loss.{target} without p.{target}): no "
+            f"mixture source varies among the {n} run(s) that measure it, so its transfer cannot "
+            f"be identified; measure '{target}' in runs with different mixtures"
+        )
 
 
 def check_options(law: str, hyper: dict[str, Any]) -> None:
