@@ -171,3 +171,20 @@ def test_cli_zero_share_column_fit_and_allocate(
     assert out["eval_only"]["targets"] == ["x1"] and "x1" in out["predicted_loss"]
     assert main(["allocate", str(law), "--tokens", "1e9", "--weights", "x1=3"]) == 0
     assert "evaluation-only target(s) x1" in capsys.readouterr().out
+
+
+def test_report_and_effective_ratios_with_an_evaluation_only_target(
+    case: tuple, tmp_path: Path
+) -> None:
+    from climb.evaluation.effective_ratio import observed_effective_ratios
+    from climb.report.build import build_report
+
+    _, runs, _ = case
+    law = get_law("climb", seed=0).fit(runs)
+    er = observed_effective_ratios(law, runs)
+    k = er.targets.index("x1")
+    assert (er.p[:, k] == 0).all() and (er.law[:, k] > 0).all()
+    assert np.isfinite(er.observed[:, k]).mean() > 0.9
+    rep = build_report(runs, law, tmp_path / "report")
+    assert rep.html_path.exists()
+    assert {"interaction", "effective_ratio"} <= set(rep.figures)

@@ -127,14 +127,16 @@ def predicted_vs_observed(
 def interaction_heatmap(W: np.ndarray, targets: Sequence[str], sources: Sequence[str]) -> bytes:
     """Heatmap of the transfer weights ``W`` (targets × sources); the fixed unit entries are grey."""
     W = np.asarray(W, dtype=float)
-    # columns: each target's own source in target order (a true diagonal), then pure donors
-    first = [list(sources).index(t) for t in targets]
+    # columns: each target's own source in target order (a true diagonal), then pure donors;
+    # an evaluation-only target (not a source) has no own column (own = -1)
+    first = [list(sources).index(t) for t in targets if t in sources]
     order = first + [j for j in range(len(sources)) if j not in first]
     W = W[:, order]
     sources = [sources[j] for j in order]
-    own = np.arange(len(targets))
+    own = np.array([sources.index(t) if t in sources else -1 for t in targets], dtype=int)
     masked = W.copy()
-    masked[np.arange(len(targets)), own] = np.nan
+    rows = np.flatnonzero(own >= 0)
+    masked[rows, own[rows]] = np.nan
     finite = masked[np.isfinite(masked)]
     vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
     vmax = vmax or 1.0

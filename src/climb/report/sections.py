@@ -160,7 +160,10 @@ def _effective_ratio_part(runs: RunTable, law: Law, sec: Section) -> None:
         return
     r_hat, r_law = ratios
     targets = list(law.targets_)
-    share = runs.p[:, [runs.sources.index(t) for t in targets]]
+    share = np.column_stack(
+        [runs.p[:, runs.sources.index(t)] if t in runs.sources else np.zeros(len(runs))
+         for t in targets]
+    )  # fmt: skip
     sec.figures["effective_ratio"] = Figure(
         figures.effective_ratio_scatter(targets, share, r_hat, r_law),
         "observed effective ratio against own share",
