@@ -315,7 +315,7 @@ def test_json_round_trip_and_registry(tmp_path) -> None:  # type: ignore[no-unty
     assert isinstance(again, ClimbLaw)
     np.testing.assert_allclose(again.predict_runs(runs), law.predict_runs(runs), rtol=1e-12)
     obj = json.loads(path.read_text())
-    keys = {"E", "A", "alpha", "B", "beta", "W", "kappa", "tokens_ref"}
+    keys = {"E", "A", "alpha", "B", "beta", "W", "kappa", "tokens_ref", "tokens_range"}
     assert set(obj["params"]) == keys | {"eta"}  # the default saturating law stores η
     assert np.asarray(obj["params"]["W"]).shape == (3, 3)
     assert isinstance(again, ClimbLaw) and again.transfer == "saturating"

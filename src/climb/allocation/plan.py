@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,11 +10,12 @@ from typing import Any
 
 from climb.allocation.baselines import BASELINES, DEFAULT_TAU, Skipped, run_baselines
 from climb.allocation.bootstrap import BootstrapResult, bootstrap_allocation
+from climb.allocation.extrapolation import extrapolation_warnings
 from climb.allocation.problem import AllocationProblem, build_problem
 from climb.allocation.result import AllocationResult
 from climb.allocation.solve import LawLike, climb_params_of, solve_problem
 from climb.data.runs import RunTable
-from climb.errors import ClimbError
+from climb.errors import ClimbError, ClimbWarning
 
 
 @dataclass
@@ -25,6 +27,7 @@ class AllocationPlan:
     baselines: dict[str, AllocationResult] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     bootstrap: BootstrapResult | None = None
+    warnings: list[str] = field(default_factory=list)  # extrapolation warnings (also issued)
 
     def gap(self, name: str) -> float:
         """Objective of baseline ``name`` minus Climb's (≥ 0: Climb is no worse)."""
@@ -49,6 +52,7 @@ class AllocationPlan:
             "max_epochs": self.problem.max_epochs,
             "weights": {t: float(w) for t, w in zip(self.problem.targets, self.problem.weights)},
         }
+        out["warnings"] = list(self.warnings)
         if self.bootstrap is not None:
             out["bootstrap"] = {
                 "resamples": int(self.bootstrap.samples.shape[0]),
@@ -80,6 +84,9 @@ def plan_allocation(
 ) -> AllocationPlan:
     """Allocate, compare with the baselines and (``n_boot > 0``, with ``runs``) bootstrap.
 
+    Warns (:class:`ClimbWarning`, kept in ``warnings``) when ``tokens`` extrapolates the law
+    beyond its fitted budgets (:func:`climb.allocation.extrapolation.extrapolation_warnings`).
+
     The MSL baseline uses ``msl_law`` if given, else an MSL law fitted on ``runs``
     (``climb.laws.get_law("msl")``), else it is skipped with a note.
     """
@@ -89,6 +96,9 @@ def plan_allocation(
         max_epochs=max_epochs, weights=weights,
     )  # fmt: skip
     result = solve_problem(problem, objective=objective, method=method)
+    notes = extrapolation_warnings(P, targets, float(tokens))
+    for note in notes:
+        warnings.warn(f"allocation: {note}", ClimbWarning, stacklevel=2)
     table = RunTable.read(runs) if isinstance(runs, str | Path) else runs
     skipped: list[Skipped] = []
     if msl_law is None and table is not None and "msl" in baselines:
@@ -118,4 +128,4 @@ def plan_allocation(
             )
         result.intervals = boot.intervals()
         result.interval_level = level
-    return AllocationPlan(problem, result, done, skipped + more, boot)
+    return AllocationPlan(problem, result, done, skipped + more, boot, notes)

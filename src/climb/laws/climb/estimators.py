@@ -141,6 +141,7 @@ class ClimbLaw(Law):
     def _store(self, runs: RunTable, res: FamilyFit) -> None:
         setup, designs, fits = res.setup, res.designs, res.fits
         P = _ratio_params(runs, designs, fits, setup.tokens_ref)
+        P.tokens_range = setup.tokens_range
         for i, (dz, f) in enumerate(zip(designs, fits)):
             P.E[i] = f.E
             P.beta[i] = f.beta

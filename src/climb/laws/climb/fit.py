@@ -7,6 +7,8 @@ guesses); what is shared lives here:
 * :class:`TargetDesign` — what one target's fit sees (its measured runs in normalized units,
   which transfer weights are identified), built by :func:`designs_from_runs` with warnings about
   what the runs cannot identify;
+* :func:`true_budget_runs` — the rows a fit uses: true budgets only (a mid-schedule checkpoint
+  overstates loss at its token count and would bias ``β`` and ``κ``);
 * :func:`prepare_fit` — which scale terms the runs identify (κ: ≥ 2 token budgets; ``A N^(-α)``:
   ≥ 2 model sizes), the reference scales and the optimizer options (:class:`FitSetup`);
 * :func:`fit_target` — the multi-start Huber-on-log-loss fit of one target from the form's
@@ -71,6 +73,7 @@ class FitSetup:
     tokens_ref: float
     params_ref: float
     opts: FitOptions
+    tokens_range: tuple[float, float] = (1.0, 1.0)  # min and max D of the fitted rows
 
 
 @dataclass
@@ -263,6 +266,28 @@ def _resolve_flag(value: bool | str, spanned: bool, what: str, option: str, law:
     return bool(value)
 
 
+def true_budget_runs(runs: RunTable, law: str) -> RunTable:
+    """The rows a climb-family law fits: those with ``true_budget`` (the model finished its
+    learning-rate schedule at ``tokens``). Mid-schedule checkpoint rows are skipped with a
+    :class:`ClimbWarning`; a table with none left is a :class:`ClimbError`."""
+    keep = np.asarray(runs.true_budget, dtype=bool)
+    if keep.all():
+        return runs
+    if not keep.any():
+        raise ClimbError(
+            f"{law} law: every row has true_budget false (mid-schedule checkpoints); fit on runs "
+            "whose schedule finished at their tokens (e.g. WSD cooldown branches or final rows)"
+        )
+    warnings.warn(
+        f"{law} law: {int((~keep).sum())} of {len(keep)} rows are mid-schedule checkpoints "
+        f"(true_budget false) and are not used to fit; fitting on {int(keep.sum())} "
+        "true-budget rows",
+        ClimbWarning,
+        stacklevel=4,
+    )
+    return runs.subset(keep)
+
+
 def prepare_fit(runs: RunTable, hyper: dict[str, Any], law: str, interactions: bool) -> FitSetup:
     """Validate the hyper-parameters (:func:`check_options`) and derive what every climb-family
     fit needs: which scale terms the runs identify (κ: ≥ 2 token budgets; A N^(-α): ≥ 2 model
@@ -287,6 +312,7 @@ def prepare_fit(runs: RunTable, hyper: dict[str, Any], law: str, interactions: b
         tokens_ref=geometric_center(runs.tokens),
         params_ref=1.0 if runs.params is None else geometric_center(runs.params),
         opts=opts,
+        tokens_range=(float(np.min(runs.tokens)), float(np.max(runs.tokens))),
     )
 
 
@@ -420,7 +446,9 @@ def fit_family(
     make_form: Callable[[FitSetup], TargetForm],
 ) -> FamilyFit:
     """Fit every target of a climb-family law: :func:`prepare_fit`, :func:`designs_from_runs`,
-    then :func:`fit_target` per target (in parallel with ``n_jobs`` / ``backend``)."""
+    then :func:`fit_target` per target (in parallel with ``n_jobs`` / ``backend``), on the
+    true-budget rows of ``runs`` (:func:`true_budget_runs`)."""
+    runs = true_budget_runs(runs, law)
     setup = prepare_fit(runs, hyper, law, interactions)
     form = make_form(setup)
     designs = designs_from_runs(

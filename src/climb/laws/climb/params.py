@@ -5,7 +5,9 @@
 
 (``φ_η`` and ``r`` in :mod:`climb.laws.climb.ratio`.) JSON ``params``: ``E, A, alpha, B, beta,
 kappa`` (each ``[T]``), ``W`` (``[[T×S]]``, 1 at each target's own source), ``tokens_ref``, optional
-``eta`` (``[T]``, in (0, 1]; absent = linear). ``A``, ``alpha``, ``kappa`` may be omitted (0).
+``eta`` (``[T]``, in (0, 1]; absent = linear), optional ``tokens_range`` (``[lo, hi]``: the smallest
+and largest ``D`` of the true-budget rows it was fitted on; the allocator warns when ``D*`` is far
+beyond ``hi``). ``A``, ``alpha``, ``kappa`` may be omitted (0).
 An evaluation-only target (no own source; listed in the law JSON's ``eval_only``) has no entry
 fixed to 1 in its ``W`` row: ``r_i = Σ_j W(D)_ij φ_{η_i}(p_j)``.
 """
@@ -41,6 +43,7 @@ class ClimbParams:
     tokens_ref: float  # D_ref
     own: np.ndarray  # (T,) column of each target in the sources (−1: evaluation-only)
     eta: np.ndarray | None = None  # (T,) transfer saturation; None = all 1 (linear r = W p)
+    tokens_range: tuple[float, float] | None = None  # (lo, hi) D of the fitted rows; None: unknown
 
     @property
     def linear(self) -> bool:
@@ -117,6 +120,7 @@ class ClimbParams:
             "kappa": self.kappa.tolist(),
             "tokens_ref": float(self.tokens_ref),
             **({} if self.eta is None else {"eta": self.eta.tolist()}),
+            **({} if self.tokens_range is None else {"tokens_range": list(self.tokens_range)}),
         }
 
     @classmethod
@@ -143,9 +147,15 @@ class ClimbParams:
         eta = json_array(params, "eta", (t,), law) if "eta" in params else None
         if eta is not None and ((eta <= 0).any() or (eta > 1).any()):
             raise ClimbError(f"law JSON ({law}): 'eta' (transfer saturation) must be in (0, 1]")
+        span = None
+        if "tokens_range" in params:
+            lo, hi = json_array(params, "tokens_range", (2,), law)
+            if not 0 < lo <= hi:
+                raise ClimbError(f"law JSON ({law}): 'tokens_range' must be [lo, hi], 0 < lo ≤ hi")
+            span = (float(lo), float(hi))
         return cls(
             E=vec["E"], A=A, alpha=alpha, B=vec["B"], beta=vec["beta"], W=W, kappa=kappa,
-            tokens_ref=float(ref), own=own, eta=eta,
+            tokens_ref=float(ref), own=own, eta=eta, tokens_range=span,
         )  # fmt: skip
 
     @classmethod
