@@ -1,11 +1,18 @@
 """Each export is read the way its trainer reads it today.
 
 Where the trainer is installable without replacing torch 2.13 (Hugging Face ``datasets``), the test
-runs the real library. Where it is not, the test mirrors the trainer's own parsing code, named in
-each helper below; with OLMo-core or torchtitan importable the real classes are used as well
-(e.g. ``pip install --target /tmp/olmo_site --no-deps ai2-olmo-core`` + its light dependencies,
-then ``PYTHONPATH=/tmp/olmo_site``): OLMo-core 3.0.0 pins ``filelock<4`` and, through
-``cached-path``, an older ``rich`` and ``huggingface_hub``, so it is not in the shared test env.
+runs the real library. Where it is not in the shared test env, the test mirrors the trainer's own
+parsing code, named in each helper below, and runs the real library as well when it is importable:
+
+* OLMo-core 3.0.0 pins ``filelock<4`` and, through ``cached-path``, older ``rich`` and
+  ``huggingface_hub``: ``pip install --target /tmp/olmo_site --no-deps ai2-olmo-core bettermap
+  dill`` + ``pip install --target /tmp/olmo_site cached-path dataclass-extensions 'filelock<4'``;
+* torchtitan's ``DatasetMixConfig`` is only in its GitHub source (not the 0.3.0 wheel): the
+  ``torchtitan/`` folder of pytorch/torchtitan (b5bcd76) in ``/tmp/tt`` and ``pip install --target
+  /tmp/tt_site grain==0.2.18 tyro spmd_types==0.2.3`` (without the torch it may drag in);
+
+then ``PYTHONPATH=/tmp/olmo_site:/tmp/tt:/tmp/tt_site:src pytest tests/test_exports.py`` runs
+every test with the real classes (26 passed, none skipped, with torch 2.13.0).
 """
 
 from __future__ import annotations
@@ -459,3 +466,39 @@ def test_cli_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "whitespace" in err
     assert out.read_text() == "kept\n"  # nothing already saved is lost
+
+
+def test_torchtitan_real_mix_gives_token_shares(tmp_path: Path) -> None:
+    """With torchtitan importable (its GitHub source + grain), build the exported mix and count
+    the tokens of each source in the packed rows it yields."""
+    data = pytest.importorskip("torchtitan.components.data")
+    grain = pytest.importorskip("grain.python")
+    from torchtitan.components.tokenizer import BaseTokenizer
+
+    ids = {"en0": 1, "de1": 2, "yo2": 3}
+
+    class Words(BaseTokenizer):
+        def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+            return [ids[w] for w in text.split()]
+
+        def decode(self, *args: Any, **kwargs: Any) -> str:
+            raise NotImplementedError
+
+        def get_vocab_size(self) -> int:
+            return 4
+
+    paths, _ = _write_sources(tmp_path)
+    m = Mixture(proportions={"en": 0.5, "de": 0.3, "yo": 0.2}, paths=paths, tokens=10**6)
+    ns = _exec_snippet(export_mixture(m, "torchtitan"))
+    context = data.DatasetBuildContext(tokenizer=Words(), max_context_length=17,
+                                       num_tokens_per_batch=16, read_options=grain.ReadOptions())  # fmt: skip
+    policy = data.DatasetIterationPolicy(seed=0, shuffle=True, repeat=True, dp_rank=0,
+                                         dp_world_size=1, streaming_shuffle_buffer_size=16)  # fmt: skip
+    it = iter(ns["climb_mix"].build(context=context, dataset_iteration_policy=policy))
+    counts: Counter[int] = Counter()
+    for _ in range(2000):
+        row = next(it)
+        counts.update(int(t) for t in np.asarray(row.input_ids).ravel() if t in (1, 2, 3))
+    total = sum(counts.values())
+    shares = {s: counts[i] / total for s, i in (("en", 1), ("de", 2), ("yo", 3))}
+    assert shares == pytest.approx({"en": 0.5, "de": 0.3, "yo": 0.2}, abs=0.04)
