@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 
 from climb.data.corpus import Corpus, write_unique_tokens
 from climb.errors import ClimbError
@@ -22,16 +23,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = verbs.add_parser(
         "stats",
-        help="bytes, documents and unique tokens per source",
-        description="Print bytes, documents and unique tokens (= bytes of the training split: "
-        "the default tokenizer is byte-level) per source, and optionally write the "
-        "source,tokens CSV the allocator uses as data caps.",
+        help="documents, bytes and unique tokens (data caps) per source, by streaming",
+        description="Stream every source once and print its documents, bytes and unique tokens "
+        "(tokens of the training split: bytes by default, or those of --tokenizer), and "
+        "optionally write the source,tokens CSV the allocator uses as data caps. Shards are "
+        "counted in parallel with --jobs, or on Ray Data with --backend ray.",
     )
-    s.add_argument("dir", nargs="?", help="corpus directory (default: the embedded corpus)")
+    s.add_argument(
+        "dir",
+        nargs="?",
+        help="corpus directory or spec (.yaml/.json); default: the embedded corpus",
+    )
+    s.add_argument(
+        "--tokenizer", metavar="TOK",
+        help="count tokens with this tokenizer: a tokenizer.json, a tokenizer folder or a Hugging "
+        "Face name (default: bytes)",
+    )  # fmt: skip
+    s.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    s.add_argument(
+        "--backend", choices=["local", "ray"], default="local",
+        help="where shards are counted: local processes or Ray Data (default local)",
+    )  # fmt: skip
+    s.add_argument("--ray-address", help="Ray cluster to join (backend ray); default: start one")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.add_argument(
         "--unique-tokens-out", metavar="FILE", help="write the source,tokens CSV (data caps) here"
     )
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=run_stats)
 
     b = verbs.add_parser(
@@ -58,16 +76,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise ClimbError(f"--jobs must be ≥ 1, got {args.jobs}")
     corpus = Corpus.open(args.dir)
-    stats = corpus.stats()
+    stats = corpus.stats(
+        args.tokenizer,
+        jobs=args.jobs,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
     if args.unique_tokens_out:
-        write_unique_tokens(corpus, args.unique_tokens_out)
+        write_unique_tokens(corpus, args.unique_tokens_out, args.tokenizer)
+    tokenizer = stats[0].tokenizer if stats else "bytes"
     if args.json:
-        print(
-            json.dumps(
-                {"root": str(corpus.root), "sources": [s.to_dict() for s in stats]}, indent=1
-            )
-        )
+        sources = [s.to_dict() for s in stats]
+        print(json.dumps({"root": str(corpus.root), "tokenizer": tokenizer, "sources": sources}, indent=1))  # fmt: skip
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -81,7 +105,10 @@ def run_stats(args: argparse.Namespace) -> int:
                   f"{sum(st.bytes for st in stats):,}", f"{sum(st.unique_tokens for st in stats):,}",
                   f"{sum(st.valid_bytes for st in stats):,}", style="bold")  # fmt: skip
     Console(width=max(100, 0)).print(table)
-    print("unique tokens = bytes of the training split (byte-level tokenizer)")
+    if tokenizer == "bytes":
+        print("unique tokens = bytes of the training split (byte-level tokenizer)")
+    else:
+        print(f"unique tokens = tokens of the training split under {tokenizer}")
     if args.unique_tokens_out:
         print(f"wrote {args.unique_tokens_out}")
     return 0

@@ -130,6 +130,7 @@ def run_design(args: argparse.Namespace) -> int:
     from climb.data.corpus import Corpus
     from climb.proxy.design import design_runs
     from climb.proxy.sweep import plan_summary
+    from climb.proxy.tokenize import get_tokenizer
 
     tokens = [parse_tokens(t) for t in _split_commas(args.tokens)]
     model = model_from_string(args.model, args.model_opt)
@@ -137,7 +138,7 @@ def run_design(args: argparse.Namespace) -> int:
     corpus = Corpus.open(args.corpus)
     sources = _split_commas(args.sources) if args.sources else list(corpus.sources)
     corpus.check_sources(sources)
-    unique = {s: len(corpus.text_bytes(s, "train")) for s in sources}
+    unique = corpus.unique_tokens(get_tokenizer(model, corpus), sources=sources)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         plan = design_runs(

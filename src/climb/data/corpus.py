@@ -1,27 +1,34 @@
-"""Text corpora: one entry per source (language), with a train and a validation split.
+"""Text corpora: sources (languages), each with a train and a validation split, read by streaming.
 
-A corpus is a directory. Each source is either
+A corpus is declared in one of two ways.
 
-* one file ``<source>.<fmt>[.gz|.xz]`` holding the whole source; the validation split is then
-  carved off deterministically (:func:`carve_validation`), or
-* a folder ``<source>/`` with ``train.<fmt>[.gz|.xz]`` and optionally ``valid.<fmt>[.gz|.xz]``
-  (without a ``valid`` file the validation split is carved from ``train`` as above),
+**A directory** (one entry per source):
 
-where ``<fmt>`` is one of
+* one file ``<source>.<fmt>[.gz|.xz|.zst|.bz2]`` holding the whole source; the validation split
+  is then carved off deterministically (:func:`carve_validation`), or
+* a folder ``<source>/`` with training shards ``train.<fmt>…`` or ``train-*.<fmt>…`` /
+  ``train_*.<fmt>…`` (read in name order) and optionally validation shards named alike
+  ``valid…``; without them the validation split is carved from the training shards as above;
 
-* ``txt``: UTF-8 plain text; **documents are separated by blank lines** (a line that is empty or
-  holds only spaces/tabs), so a plain-text document is one paragraph;
-* ``jsonl``: one JSON object per line with a string field ``text`` (one document per line; use this
-  to keep multi-paragraph documents whole);
-* ``parquet``: a table with a string column ``text``.
+where ``<fmt>`` is ``txt`` (UTF-8, documents separated by blank lines), ``jsonl`` (one object
+per line with a string field ``text``) or ``parquet`` (a string column ``text``). Hidden entries
+(``.cache`` …), ``_…``, ``MANIFEST.*`` and ``README*`` are not sources; other files are ignored.
 
-``.gz`` and ``.xz`` compressed entries are read transparently. Hidden entries (``.cache`` …),
-``MANIFEST.*`` and ``README*`` are not sources; other files with unknown extensions are ignored.
+**A spec file** (YAML or JSON; or a ``corpus.yaml`` / ``corpus.json`` inside the directory)::
 
-Tokens. climb's default proxy tokenizer is byte-level, so a source's "tokens" — the data cap the
-allocator uses (:func:`write_unique_tokens`) — are the UTF-8 **bytes of its training split**, with
-documents joined by ``"\\n\\n"`` (:meth:`Corpus.text_bytes`). With a subword tokenizer divide by its
-bytes per token.
+    sources:
+      en: {paths: "data/en/*.jsonl.zst", text_field: text}     # globs, local or fsspec URLs
+      de: {paths: ["s3://bucket/de/part-*.parquet"], valid: "s3://bucket/de/valid.parquet"}
+      fr: {hf: allenai/c4, config: fr, split: train, valid_split: validation}
+      ja: {from_disk: /data/ja_dataset, text_field: content}   # datasets.save_to_disk folder
+
+(see :class:`SourceSpec`; relative paths are relative to the spec file).
+
+Documents are streamed (:mod:`climb.data.sources`), never read whole into memory, except by
+:meth:`Corpus.documents` / :meth:`Corpus.text_bytes`, which the proxy trainer uses on small
+corpora. **Tokens** — the data caps the allocator uses — are counted by
+:meth:`Corpus.stats` with a tokenizer (:func:`climb.data.tokenizer.load_tokenizer`; default
+bytes): the tokens of the training split's documents joined by blank lines.
 
 With no path, :meth:`Corpus.open` opens the corpus embedded in the package
 (``climb/resources/corpus``), built from Debian documentation packages by
@@ -31,32 +38,39 @@ With no path, :meth:`Corpus.open` opens the corpus embedded in the package
 from __future__ import annotations
 
 import csv
-import gzip
-import hashlib
 import io
 import json
-import lzma
 import re
-import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from climb.data.counting import (
+    VALID_OVERSHOOT,
+    VALID_SEED,
+    VALID_SMALL_FRACTION,
+    VALID_TARGET_BYTES,
+    SplitCount,
+    doc_key,
+    run_tasks,
+    select_valid,
+)
+from climb.data.sources import (
+    COMPRESSIONS,
+    FORMATS,
+    Shard,
+    expand_paths,
+    file_shard,
+    split_name,
+)
 from climb.errors import ClimbError
 
-FORMATS = ("txt", "jsonl", "parquet")
-COMPRESSIONS = ("", ".gz", ".xz")
 SPLITS = ("train", "valid")
-
-VALID_TARGET_BYTES = 64 * 1024
-"""Carved validation split: whole documents until this many bytes …"""
-VALID_SMALL_FRACTION = 0.10
-"""… or this fraction of a small source's bytes, whichever is smaller."""
-VALID_OVERSHOOT = 0.25
-"""A document that would take the split past ``(1 + VALID_OVERSHOOT)`` times its goal is skipped."""
-VALID_SEED = 0
-"""Seed of the hash that orders documents for carving."""
+SPEC_NAMES = ("corpus.yaml", "corpus.yml", "corpus.json")
+"""A directory holding one of these is declared by it."""
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
 
@@ -112,10 +126,13 @@ class SourceStats:
         source: source (language) name.
         bytes: UTF-8 bytes of the training split (documents joined by ``"\\n\\n"``).
         documents: documents in the training split.
-        unique_tokens: tokens of the training split; equal to ``bytes`` under climb's byte-level
-            tokenizer — the data cap of the source.
+        unique_tokens: tokens of the training split under ``tokenizer`` (documents joined by
+            ``"\\n\\n"``); equal to ``bytes`` under climb's byte-level tokenizer — the data cap
+            of the source.
         valid_bytes: UTF-8 bytes of the validation split.
         script: writing system detected from the text (:func:`detect_script`).
+        valid_tokens: tokens of the validation split.
+        tokenizer: the tokenizer that counted the tokens (``"bytes"`` or its spec).
     """
 
     source: str
@@ -124,28 +141,57 @@ class SourceStats:
     unique_tokens: int
     valid_bytes: int
     script: str
+    valid_tokens: int = 0
+    tokenizer: str = "bytes"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+class SourceSpec(BaseModel):
+    """One source of a corpus spec file: exactly one of ``paths``, ``hf`` or ``from_disk``.
+
+    Attributes:
+        paths: file path(s) or glob(s), local (relative to the spec) or fsspec URLs.
+        valid: validation file path(s) or glob(s); without them the split is carved from train.
+        hf: a Hugging Face dataset name (or local dataset folder) for ``datasets.load_dataset``.
+        config: the dataset's configuration name.
+        from_disk: a folder written by ``datasets.Dataset.save_to_disk``.
+        split: the dataset split used for training (``hf``/``from_disk``).
+        valid_split: the dataset split used for validation; without it the split is carved.
+        text_field: JSON field, Parquet column or dataset column holding the text.
+        format: file format when the names do not say it (``txt``, ``jsonl``, ``parquet``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    paths: str | list[str] | None = None
+    valid: str | list[str] | None = None
+    hf: str | None = None
+    config: str | None = None
+    from_disk: str | None = None
+    split: str = "train"
+    valid_split: str | None = None
+    text_field: str = "text"
+    format: Literal["txt", "jsonl", "parquet"] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        kinds = [k for k in ("paths", "hf", "from_disk") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of paths, hf, from_disk (got: {', '.join(kinds) or 'none'})")  # fmt: skip
+        if self.valid is not None and self.paths is None:
+            raise ValueError("valid goes with paths; datasets take valid_split")
+        return self
+
+
 @dataclass(frozen=True)
 class _Entry:
-    train: Path
-    valid: Path | None
+    """A source: its training shards, and its validation shards (``None``: carved)."""
 
-
-def _split_name(name: str) -> tuple[str, str, str] | None:
-    """``de.jsonl.xz`` -> ``("de", "jsonl", ".xz")``; ``None`` for a name that is no corpus file."""
-    comp = ""
-    for c in (".gz", ".xz"):
-        if name.endswith(c):
-            comp, name = c, name[: -len(c)]
-            break
-    stem, dot, fmt = name.rpartition(".")
-    if not dot or not stem or fmt not in FORMATS:
-        return None
-    return stem, fmt, comp
+    origin: str
+    train: tuple[Shard, ...]
+    valid: tuple[Shard, ...] | None
 
 
 def _is_ignored(name: str) -> bool:
@@ -160,30 +206,18 @@ def validation_indices(
     small_fraction: float = VALID_SMALL_FRACTION,
 ) -> set[int]:
     """Positions of the documents that :func:`carve_validation` puts in the validation split."""
-    if len(documents) < 2:
-        return set()
-    sizes = [len(d.encode("utf-8")) + 2 for d in documents]
-    goal = min(target_bytes, small_fraction * sum(sizes))
-    order = sorted(
-        range(len(documents)),
-        key=lambda i: (
-            hashlib.blake2b(f"{seed}:{documents[i]}".encode(), digest_size=8).digest(),
-            i,
-        ),
+    cands = [(doc_key(d, seed), (0, i), len(d.encode("utf-8")) + 2, 0) for i, d in enumerate(documents)]  # fmt: skip
+    order = sorted(cands, key=lambda c: (c[0], c[1]))
+    chosen = select_valid(
+        cands,
+        documents=len(documents),
+        total_size=sum(c[2] for c in cands),
+        first=order[0] if order else None,
+        last=order[-1] if order else None,
+        target_bytes=target_bytes,
+        small_fraction=small_fraction,
     )
-    limit = goal * (1 + VALID_OVERSHOOT)
-    chosen: set[int] = set()
-    got = 0
-    for i in order[:-1]:
-        if got >= goal:
-            break
-        if got + sizes[i] > limit:
-            continue  # a document too big to fit: the next in hash order may
-        chosen.add(i)
-        got += sizes[i]
-    if not chosen:
-        chosen.add(order[0])
-    return chosen
+    return {c[1][1] for c in chosen}
 
 
 def carve_validation(
@@ -199,9 +233,10 @@ def carve_validation(
     the validation split in that order until it holds at least
     ``goal = min(target_bytes, small_fraction · total_bytes)`` UTF-8 bytes (each document counted
     with its 2-byte separator), skipping documents that would take it past ``1.25 · goal`` (so one
-    huge document cannot swallow the split); at least one document stays in train. Both splits keep the original
-    document order. The rank depends only on a document's text, so appending documents to a
-    source moves few documents between splits.
+    huge document cannot swallow the split); at least one document stays in train. Both splits
+    keep the original document order. The rank depends only on a document's text, so appending
+    documents to a source moves few documents between splits. The same rule runs in one
+    streaming pass over sharded sources (:mod:`climb.data.counting`).
     """
     chosen = validation_indices(
         documents, seed=seed, target_bytes=target_bytes, small_fraction=small_fraction
@@ -211,95 +246,20 @@ def carve_validation(
     return train, valid
 
 
-def _read_raw(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ClimbError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        if path.name.endswith(".gz"):
-            return gzip.decompress(data)
-        if path.name.endswith(".xz"):
-            return lzma.decompress(data)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-        raise ClimbError(
-            f"{path}: corrupt compressed file ({exc}); re-create or replace it"
-        ) from None
-    return data
-
-
-def _decode(data: bytes, path: Path) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ClimbError(
-            f"{path}: not UTF-8 (byte {exc.start}, line {line}); convert the file to UTF-8"
-        ) from None
-
-
 def split_documents(text: str) -> list[str]:
     """Plain text -> documents: separated by blank lines, stripped, empty ones dropped."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     return [d.strip() for d in _BLANK_LINE.split(text) if d.strip()]
 
 
-def read_documents(path: str | Path) -> list[str]:
-    """Documents of one corpus file (``.txt``/``.jsonl``/``.parquet``, optionally ``.gz``/``.xz``).
+def read_documents(path: str | Path, *, text_field: str = "text") -> list[str]:
+    """Documents of one corpus file (``.txt``/``.jsonl``/``.parquet``, optionally compressed).
 
     Raises :class:`ClimbError` naming the file for an unreadable, corrupt, non-UTF-8 or empty
     file, a JSONL line that is not an object with a string ``text``, or a Parquet file without a
     ``text`` column.
     """
-    path = Path(path)
-    parts = _split_name(path.name)
-    if parts is None:
-        raise ClimbError(
-            f"{path}: unknown corpus file type; use .txt, .jsonl or .parquet (optionally .gz/.xz)"
-        )
-    fmt = parts[1]
-    data = _read_raw(path)
-    docs: list[str]
-    if fmt == "txt":
-        docs = split_documents(_decode(data, path))
-    elif fmt == "jsonl":
-        docs = []
-        for n, line in enumerate(_decode(data, path).splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ClimbError(f"{path}: line {n}: invalid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict) or "text" not in obj:
-                raise ClimbError(
-                    f"{path}: line {n}: no 'text' field; each line must be an object with a string 'text'"
-                )
-            if not isinstance(obj["text"], str):
-                raise ClimbError(f"{path}: line {n}: 'text' is not a string")
-            if obj["text"].strip():
-                docs.append(obj["text"].strip())
-    else:
-        docs = _read_parquet(data, path)
-    if not docs:
-        raise ClimbError(f"{path}: empty; a corpus file needs at least one non-empty document")
-    return docs
-
-
-def _read_parquet(data: bytes, path: Path) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError) as exc:
-        raise ClimbError(f"{path}: not a readable Parquet file ({exc})") from None
-    if "text" not in table.column_names:
-        raise ClimbError(f"{path}: no 'text' column (columns: {', '.join(table.column_names)})")
-    col = table.column("text")
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        raise ClimbError(f"{path}: column 'text' has type {col.type}, expected strings")
-    return [s.strip() for s in col.to_pylist() if isinstance(s, str) and s.strip()]
+    return list(file_shard(str(path), text_field=text_field).documents())
 
 
 def embedded_corpus_path() -> Path:
@@ -307,11 +267,119 @@ def embedded_corpus_path() -> Path:
     return Path(__file__).resolve().parent.parent / "resources" / "corpus"
 
 
+# ----------------------------------------------------------------------------- declaring
+def _scan_directory(root: Path) -> dict[str, _Entry]:
+    """Sources of a corpus directory laid out one entry per source."""
+    entries: dict[str, _Entry] = {}
+    for child in sorted(root.iterdir()):
+        if _is_ignored(child.name):
+            continue
+        if child.is_dir():
+            source, entry = child.name, _folder_entry(child)
+        else:
+            parts = split_name(child.name)
+            if parts is None:
+                continue
+            source, entry = parts[0], _Entry(str(child), (file_shard(str(child)),), None)
+        if source in entries:
+            raise ClimbError(
+                f"corpus {root}: source '{source}' is given twice "
+                f"({Path(entries[source].origin).name} and {child.name}); keep one"
+            )
+        entries[source] = entry
+    if not entries:
+        raise ClimbError(
+            f"corpus {root} has no sources; add <source>.txt/.jsonl/.parquet files "
+            "(optionally .gz/.xz/.zst) or <source>/train.* folders, or a corpus.yaml"
+        )
+    return entries
+
+
+def _folder_entry(folder: Path) -> _Entry:
+    found: dict[str, list[Shard]] = {s: [] for s in SPLITS}
+    for f in sorted(folder.iterdir()):
+        parts = split_name(f.name)
+        if parts is None or not f.is_file():
+            continue
+        for split in SPLITS:
+            if parts[0] == split or parts[0].startswith((f"{split}-", f"{split}_", f"{split}.")):
+                found[split].append(file_shard(str(f)))
+    if not found["train"]:
+        raise ClimbError(
+            f"{folder}: source folder has no train.txt/.jsonl/.parquet or train-*.* shards "
+            "(optionally .gz/.xz/.zst)"
+        )
+    return _Entry(str(folder), tuple(found["train"]), tuple(found["valid"]) or None)
+
+
+def _load_spec(path: Path) -> dict[str, _Entry]:
+    """Sources of a YAML/JSON corpus spec (``sources: {name: SourceSpec}``)."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except OSError as exc:
+        raise ClimbError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ClimbError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({str(exc).splitlines()[0]})") from None  # fmt: skip
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), dict) or not data["sources"]:  # fmt: skip
+        raise ClimbError(f"{path}: expected a mapping 'sources: {{name: {{paths: …}}}}' with at least one source")  # fmt: skip
+    extra = sorted(set(data) - {"sources", "description"})
+    if extra:
+        raise ClimbError(f"{path}: unknown key(s) {', '.join(extra)}; a spec has 'sources' (and 'description')")  # fmt: skip
+    entries: dict[str, _Entry] = {}
+    for name, raw in data["sources"].items():
+        try:
+            spec = SourceSpec.model_validate(raw if raw is not None else {})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            raise ClimbError(f"{path}: sources.{name}{'.' + where if where else ''}: {err['msg']}") from None  # fmt: skip
+        entries[str(name)] = _spec_entry(str(name), spec, path)
+    return entries
+
+
+def _spec_entry(name: str, spec: SourceSpec, path: Path) -> _Entry:
+    base = path.parent
+    origin = f"{path}: sources.{name}"
+    if spec.paths is not None:
+        fmt = spec.format
+
+        def shards(patterns: str | list[str], what: str) -> tuple[Shard, ...]:
+            urls: list[str] = []
+            for pat in [patterns] if isinstance(patterns, str) else patterns:
+                try:
+                    urls += expand_paths(pat, base)
+                except ClimbError as exc:
+                    raise ClimbError(f"{origin}.{what}: {exc}") from None
+            return tuple(file_shard(u, text_field=spec.text_field, fmt=fmt) for u in urls)
+
+        valid = shards(spec.valid, "valid") if spec.valid is not None else None
+        return _Entry(origin, shards(spec.paths, "paths"), valid)
+    if spec.from_disk is not None:
+        folder = Path(spec.from_disk).expanduser()
+        folder = folder if folder.is_absolute() else base / folder
+        if not folder.is_dir():
+            raise ClimbError(f"{origin}.from_disk: {folder} is not a folder")
+        url, kind = str(folder), "disk"
+    else:
+        assert spec.hf is not None
+        local = base / spec.hf
+        url, kind = (str(local) if local.is_dir() else spec.hf), "hf"
+
+    def ds(split: str) -> tuple[Shard, ...]:
+        return (Shard(url, kind=kind, text_field=spec.text_field, config=spec.config, split=split),)  # fmt: skip
+
+    return _Entry(origin, ds(spec.split), ds(spec.valid_split) if spec.valid_split else None)
+
+
+# ----------------------------------------------------------------------------- the corpus
 class Corpus:
-    """A directory of sources, read lazily and cached.
+    """A set of sources, read by streaming (counts) or lazily and cached (documents).
 
     Attributes:
-        root: the corpus directory.
+        root: the corpus directory or spec file.
         sources: sorted source names.
 
     Example::
@@ -320,6 +388,7 @@ class Corpus:
         corpus.check_sources(["de", "ja"])
         text = corpus.text_bytes("de")           # train split, UTF-8
         held_out = corpus.documents("ja", "valid")
+        caps = corpus.unique_tokens("tokenizer.json", jobs=4)
     """
 
     root: Path
@@ -331,7 +400,8 @@ class Corpus:
         self.sources = sorted(entries)
         self._docs: dict[tuple[str, str], list[str]] = {}
         self._bytes: dict[tuple[str, str], bytes] = {}
-        self._stats: list[SourceStats] | None = None
+        self._stats: dict[tuple[str, str], SourceStats] = {}
+        self._carved: dict[str, set[tuple[int, int]]] = {}
 
     def __repr__(self) -> str:
         return f"Corpus({str(self.root)!r}, sources={self.sources})"
@@ -339,61 +409,28 @@ class Corpus:
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(cls, path: str | Path | None = None) -> Corpus:
-        """Open a corpus directory; ``None`` opens the embedded corpus.
+        """Open a corpus directory or spec file; ``None`` opens the embedded corpus.
 
-        Only the layout is checked here; files are read on first use. Raises
-        :class:`ClimbError` for a missing directory, a directory with no sources, a source given
-        twice, or a source folder without a ``train`` file.
+        Only the layout (and that every glob matches) is checked here; documents are read on
+        first use. Raises :class:`ClimbError` for a missing path, a directory with no sources, a
+        source given twice, a source folder without training shards, a bad spec or a glob that
+        matches nothing.
         """
-        root = embedded_corpus_path() if path is None else Path(path)
+        root = embedded_corpus_path() if path is None else Path(path).expanduser()
         if not root.exists():
             hint = " (the embedded corpus is missing: reinstall climb)" if path is None else ""
             raise ClimbError(f"corpus directory {root} does not exist{hint}")
-        if not root.is_dir():
-            raise ClimbError(
-                f"corpus {root} is not a directory; give the folder holding the source files"
-            )
-        entries: dict[str, _Entry] = {}
-        for child in sorted(root.iterdir()):
-            if _is_ignored(child.name):
-                continue
-            if child.is_dir():
-                source, entry = child.name, cls._folder_entry(child)
-            else:
-                parts = _split_name(child.name)
-                if parts is None:
-                    continue
-                source, entry = parts[0], _Entry(child, None)
-            if source in entries:
+        if root.is_file():
+            if root.suffix.lower() not in (".yaml", ".yml", ".json"):
                 raise ClimbError(
-                    f"corpus {root}: source '{source}' is given twice ({entries[source].train.name} "
-                    f"and {child.name}); keep one"
+                    f"corpus {root} is not a directory; give the folder holding the source files "
+                    "or a corpus spec (.yaml/.json)"
                 )
-            entries[source] = entry
-        if not entries:
-            raise ClimbError(
-                f"corpus {root} has no sources; add <source>.txt/.jsonl/.parquet files "
-                "(optionally .gz/.xz) or <source>/train.* folders"
-            )
-        return cls(root, entries)
-
-    @staticmethod
-    def _folder_entry(folder: Path) -> _Entry:
-        found: dict[str, list[Path]] = {s: [] for s in SPLITS}
-        for f in sorted(folder.iterdir()):
-            parts = _split_name(f.name)
-            if parts is not None and parts[0] in found and f.is_file():
-                found[parts[0]].append(f)
-        for split, files in found.items():
-            if len(files) > 1:
-                raise ClimbError(
-                    f"{folder}: several {split} files ({', '.join(f.name for f in files)}); keep one"
-                )
-        if not found["train"]:
-            raise ClimbError(
-                f"{folder}: source folder has no train.txt/.jsonl/.parquet (optionally .gz/.xz)"
-            )
-        return _Entry(found["train"][0], found["valid"][0] if found["valid"] else None)
+            return cls(root, _load_spec(root))
+        for name in SPEC_NAMES:
+            if (root / name).is_file():
+                return cls(root, _load_spec(root / name))
+        return cls(root, _scan_directory(root))
 
     # ------------------------------------------------------------------ access
     def check_sources(self, sources: Iterable[str]) -> None:
@@ -405,24 +442,52 @@ class Corpus:
                 f"(it has: {', '.join(self.sources)})"
             )
 
-    def documents(self, source: str, split: str = "train") -> list[str]:
-        """Documents of ``source`` in ``split`` (``"train"`` or ``"valid"``), cached."""
+    def _entry(self, source: str, split: str) -> _Entry:
         if split not in SPLITS:
             raise ClimbError(f"split '{split}' is not one of: train, valid")
         self.check_sources([source])
+        return self._entries[source]
+
+    def iter_documents(self, source: str, split: str = "train") -> Iterator[str]:
+        """Stream the documents of ``source`` in ``split``, in order (nothing is cached)."""
+        entry = self._entry(source, split)
+        if entry.valid is not None:
+            for shard in entry.train if split == "train" else entry.valid:
+                yield from shard.documents()
+            return
+        chosen = self._carved_positions(source)
+        for k, shard in enumerate(entry.train):
+            for i, doc in enumerate(shard.documents()):
+                if ((k, i) in chosen) == (split == "valid"):
+                    yield doc
+
+    def _carved_positions(self, source: str) -> set[tuple[int, int]]:
+        """Positions of the carved validation documents (one streaming pass, cached)."""
+        if source not in self._carved:
+            entry = self._entries[source]
+            merged = SplitCount(carve=True)
+
+            def collect(k: int, res: SplitCount) -> None:
+                merged.merge(res, k)
+
+            run_tasks([(s, "bytes", True) for s in entry.train], on_result=collect)
+            chosen = _carve(entry, merged)
+            self._carved[source] = {c[1] for c in chosen}
+        return self._carved[source]
+
+    def documents(self, source: str, split: str = "train") -> list[str]:
+        """Documents of ``source`` in ``split`` (``"train"`` or ``"valid"``), held in memory and
+        cached (for small corpora, e.g. proxy training; large ones: :meth:`iter_documents`)."""
+        entry = self._entry(source, split)
         key = (source, split)
         if key not in self._docs:
-            entry = self._entries[source]
-            train = read_documents(entry.train)
+            train = [d for s in entry.train for d in s.documents()]
             if entry.valid is not None:
-                valid = read_documents(entry.valid)
+                valid = [d for s in entry.valid for d in s.documents()]
             else:
                 train, valid = carve_validation(train)
                 if not valid:
-                    raise ClimbError(
-                        f"{entry.train}: only one document, so no validation split can be carved; "
-                        "add documents or a valid file"
-                    )
+                    raise ClimbError(_one_document(entry))
             self._docs[(source, "train")] = train
             self._docs[(source, "valid")] = valid
         return self._docs[key]
@@ -434,32 +499,67 @@ class Corpus:
             self._bytes[key] = "\n\n".join(self.documents(source, split)).encode("utf-8")
         return self._bytes[key]
 
-    def stats(self) -> list[SourceStats]:
-        """Per-source sizes (:class:`SourceStats`), in ``sources`` order."""
-        if self._stats is None:
-            out = []
-            for s in self.sources:
-                train = self.text_bytes(s, "train")
-                out.append(
-                    SourceStats(
-                        source=s,
-                        bytes=len(train),
-                        documents=len(self.documents(s, "train")),
-                        unique_tokens=len(train),
-                        valid_bytes=len(self.text_bytes(s, "valid")),
-                        script=detect_script(train.decode("utf-8")),
-                    )
-                )
-            self._stats = out
-        return list(self._stats)
+    # ------------------------------------------------------------------ counting
+    def stats(
+        self,
+        tokenizer: Any = None,
+        *,
+        sources: Iterable[str] | None = None,
+        jobs: int = 1,
+        backend: str = "local",
+        ray_address: str | None = None,
+        progress: bool = False,
+    ) -> list[SourceStats]:
+        """Per-source sizes (:class:`SourceStats`), counted by streaming every shard once.
 
-    def unique_tokens(self) -> dict[str, int]:
-        """Tokens of each source's training split (bytes: the default tokenizer is byte-level)."""
-        return {s: len(self.text_bytes(s, "train")) for s in self.sources}
+        Args:
+            tokenizer: ``None``/``"bytes"``, a :func:`~climb.data.tokenizer.load_tokenizer`
+                spec (``tokenizer.json``, folder, name) or a loaded tokenizer.
+            sources: the sources to count (default all), in this order.
+            jobs: processes counting shards in parallel (``backend="local"``), or CPUs of a
+                local Ray started for ``backend="ray"``.
+            backend: ``"local"`` or ``"ray"`` (Ray Data; ``ray_address`` joins a cluster).
+            progress: show a progress bar (shards, bytes) on stderr.
+        """
+        from climb.data.tokenizer import load_tokenizer
+
+        tok = load_tokenizer(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer  # fmt: skip
+        names = list(self.sources if sources is None else sources)
+        self.check_sources(names)
+        todo = [s for s in dict.fromkeys(names) if (tok.spec, s) not in self._stats]
+        tasks: list[tuple[Shard, str, bool]] = []
+        where: list[tuple[str, str, int]] = []
+        for s in todo:
+            entry = self._entries[s]
+            for split, shards in (("train", entry.train), ("valid", entry.valid or ())):
+                for k, shard in enumerate(shards):
+                    tasks.append((shard, tok.spec, entry.valid is None))
+                    where.append((s, split, k))
+        merged = {(s, split): SplitCount(carve=self._entries[s].valid is None) for s, split, _ in where}  # fmt: skip
+        with _progress_bar(len(tasks), progress) as advance:
+
+            def collect(i: int, res: SplitCount) -> None:
+                s, split, k = where[i]
+                merged[(s, split)].merge(res, k)
+                advance(res.utf8_bytes)
+
+            run_tasks(tasks, jobs=jobs, backend=backend, ray_address=ray_address, on_result=collect)  # fmt: skip
+        sep = tok.count(["\n\n"])[0]
+        for s in todo:
+            valid = merged.get((s, "valid")) if self._entries[s].valid is not None else None
+            self._stats[(tok.spec, s)] = _source_stats(s, self._entries[s], merged[(s, "train")], valid, sep, tok.spec)  # fmt: skip
+        return [self._stats[(tok.spec, s)] for s in names]
+
+    def unique_tokens(self, tokenizer: Any = None, **kwargs: Any) -> dict[str, int]:
+        """Tokens of each source's training split — the data caps (default: bytes).
+
+        Takes the arguments of :meth:`stats`."""
+        return {st.source: st.unique_tokens for st in self.stats(tokenizer, **kwargs)}
 
     def manifest(self) -> dict[str, Any] | None:
         """The corpus's ``MANIFEST.json`` as a dict, or ``None`` when it has none."""
-        path = self.root / "MANIFEST.json"
+        folder = self.root if self.root.is_dir() else self.root.parent
+        path = folder / "MANIFEST.json"
         if not path.is_file():
             return None
         try:
@@ -469,16 +569,98 @@ class Corpus:
         return data
 
 
-def write_unique_tokens(corpus: Corpus, path: str | Path) -> Path:
+def _one_document(entry: _Entry) -> str:
+    return f"{entry.origin}: only one document, so no validation split can be carved; add documents or a valid file"  # fmt: skip
+
+
+def _carve(entry: _Entry, train: SplitCount) -> list[Any]:
+    chosen = select_valid(
+        train.candidates(),
+        documents=train.documents,
+        total_size=train.total_size,
+        first=train.first,
+        last=train.last,
+    )
+    if not chosen or len(chosen) >= train.documents:
+        raise ClimbError(_one_document(entry))
+    return chosen
+
+
+def _source_stats(
+    name: str, entry: _Entry, train: SplitCount, valid: SplitCount | None, sep: int, spec: str
+) -> SourceStats:
+    """A source's stats from its merged counts (carving the validation split when it has none)."""
+    if valid is None:
+        chosen = _carve(entry, train)
+        v_docs, v_bytes, v_tokens = len(chosen), sum(c[2] - 2 for c in chosen), sum(c[3] for c in chosen)  # fmt: skip
+        t_docs, t_bytes, t_tokens = train.documents - v_docs, train.utf8_bytes - v_bytes, train.tokens - v_tokens  # fmt: skip
+    else:
+        v_docs, v_bytes, v_tokens = valid.documents, valid.utf8_bytes, valid.tokens
+        t_docs, t_bytes, t_tokens = train.documents, train.utf8_bytes, train.tokens
+
+    def joined(n: int, total: int, per_separator: int) -> int:
+        return total + per_separator * (n - 1) if n else 0
+
+    return SourceStats(
+        source=name,
+        bytes=joined(t_docs, t_bytes, 2),
+        documents=t_docs,
+        unique_tokens=joined(t_docs, t_tokens, sep),
+        valid_bytes=joined(v_docs, v_bytes, 2),
+        script=detect_script(train.sample_text()),
+        valid_tokens=joined(v_docs, v_tokens, sep),
+        tokenizer=spec,
+    )
+
+
+class _progress_bar:
+    """``with _progress_bar(n, enabled) as advance: advance(bytes)`` after each of n shards."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled
+        self._prog: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import (  # fmt: skip
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._prog = Progress(TextColumn("counting shards"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("{task.fields[mb]:,.1f} MB"), TimeElapsedColumn(),
+                              console=Console(stderr=True), transient=False)  # fmt: skip
+        self._prog.start()
+        task = self._prog.add_task("shards", total=self.total, mb=0.0)
+        done = [0]
+
+        def advance(n_bytes: int) -> None:
+            done[0] += n_bytes
+            self._prog.update(task, advance=1, mb=done[0] / 1e6)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._prog is not None:
+            self._prog.stop()
+
+
+def write_unique_tokens(corpus: Corpus, path: str | Path, tokenizer: Any = None, **kwargs: Any) -> Path:  # fmt: skip
     """Write the ``source,tokens`` CSV the allocator reads as data caps; returns the path.
 
-    ``tokens`` are the bytes of each source's training split (byte-level tokenizer).
+    ``tokens`` are the tokens of each source's training split under ``tokenizer`` (default
+    bytes); further arguments go to :meth:`Corpus.stats`.
     """
     path = Path(path)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["source", "tokens"])
-    for source, tokens in corpus.unique_tokens().items():
+    for source, tokens in corpus.unique_tokens(tokenizer, **kwargs).items():
         writer.writerow([source, tokens])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -486,3 +668,23 @@ def write_unique_tokens(corpus: Corpus, path: str | Path) -> Path:
     except OSError as exc:
         raise ClimbError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path
+
+
+__all__ = [
+    "COMPRESSIONS",
+    "FORMATS",
+    "SPLITS",
+    "VALID_OVERSHOOT",
+    "VALID_SEED",
+    "VALID_SMALL_FRACTION",
+    "VALID_TARGET_BYTES",
+    "Corpus",
+    "SourceSpec",
+    "SourceStats",
+    "carve_validation",
+    "detect_script",
+    "read_documents",
+    "split_documents",
+    "validation_indices",
+    "write_unique_tokens",
+]

@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -63,7 +64,9 @@ class ModelConfig(_Frozen):
     n_layers: int = Field(default=3, ge=1)
     n_heads: int = Field(default=4, ge=1)
     context: int = Field(default=256, ge=8)
-    tokenizer: Literal["bytes", "bpe"] = "bytes"
+    tokenizer: str = "bytes"
+    """``"bytes"``, ``"bpe"`` (byte-level BPE trained on the corpus) or the user's tokenizer: a
+    ``tokenizer.json``, a tokenizer folder or a Hugging Face name (local paths are made absolute)."""
     bpe_vocab: int = Field(default=8192, ge=300, le=65535)
     mlp_ratio: int = Field(default=4, ge=1)
 
@@ -76,10 +79,24 @@ class ModelConfig(_Frozen):
             )
         return self
 
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer_name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError(
+                "tokenizer must be 'bytes', 'bpe', a tokenizer.json, a folder or a name"
+            )
+        path = Path(v).expanduser()
+        return str(path.resolve()) if v not in ("bytes", "bpe") and path.exists() else v
+
     @property
     def vocab_size(self) -> int:
-        """256 for bytes, ``bpe_vocab`` for BPE."""
-        return BYTE_VOCAB if self.tokenizer == "bytes" else self.bpe_vocab
+        """256 for bytes, ``bpe_vocab`` for BPE, the user's tokenizer's vocabulary otherwise."""
+        if self.tokenizer in ("bytes", "bpe"):
+            return BYTE_VOCAB if self.tokenizer == "bytes" else self.bpe_vocab
+        from climb.data.tokenizer import load_tokenizer
+
+        return load_tokenizer(self.tokenizer).vocab_size
 
     def non_embedding_params(self) -> int:
         """The law's ``N``: parameters outside the token and position embeddings.

@@ -1,4 +1,6 @@
-"""Tokenizers for proxy runs: byte-level (default) or a byte-level BPE trained on the corpus.
+"""Tokenizers for proxy runs: byte-level (default), a byte-level BPE trained on the corpus, or the
+user's own tokenizer (a ``tokenizer.json``, a tokenizer folder or a Hugging Face name; see
+:func:`climb.data.tokenizer.load_tokenizer`, which also counts the corpus's data caps).
 
 Losses are always reported in bits per byte so that languages and tokenizers compare:
 
@@ -24,14 +26,14 @@ from typing import Protocol
 
 import numpy as np
 
+from climb.data.tokenizer import ByteTokenizer, HFTokenizer, load_tokenizer
 from climb.errors import ClimbError
-from climb.proxy.config import BYTE_VOCAB, CorpusLike, ModelConfig
+from climb.proxy.config import CorpusLike, ModelConfig
 
 BPE_SAMPLE_BYTES = 1 << 20
 """Training-split bytes per source used to train the BPE tokenizer."""
 BPE_SAMPLE_PIECES = 16
 """The sample is this many evenly spaced slices of the split (not just its head)."""
-_ENCODE_CHUNK = 1 << 16
 _CACHE_VERSION = "v1"
 _MEMO_MAX_BYTES = 2 << 30
 _memo: dict[tuple[str, str], np.ndarray] = {}
@@ -66,44 +68,8 @@ def _utf8_slice(data: bytes, start: int, stop: int) -> bytes:
     return utf8_prefix(data[start:], max(0, stop - start))
 
 
-class ByteTokenizer:
-    """Token = byte value (vocabulary 256)."""
-
-    key = "bytes"
-    vocab_size = BYTE_VOCAB
-    token_bytes = np.ones(BYTE_VOCAB, dtype=np.int64)
-
-    def encode(self, data: bytes) -> np.ndarray:
-        return np.frombuffer(data, dtype=np.uint8)
-
-
-class BPETokenizer:
-    """Byte-level BPE (GPT-2 style pre-tokenization, no special tokens)."""
-
-    def __init__(self, tok: object, key: str) -> None:
-        from tokenizers import Tokenizer
-
-        assert isinstance(tok, Tokenizer)
-        self._tok = tok
-        self.key = key
-        self.vocab_size = tok.get_vocab_size()
-        lens = np.zeros(self.vocab_size, dtype=np.int64)
-        for token, idx in tok.get_vocab().items():
-            lens[idx] = len(token)  # one byte-alphabet character per byte
-        self.token_bytes = lens
-
-    def encode(self, data: bytes) -> np.ndarray:
-        """Encode UTF-8 ``data`` (split after newlines into ~64 KiB pieces, encoded in a batch)."""
-        text = data.decode("utf-8", errors="replace")
-        pieces: list[str] = []
-        start = 0
-        while start < len(text):
-            stop = text.find("\n", start + _ENCODE_CHUNK)
-            stop = len(text) if stop < 0 else stop + 1
-            pieces.append(text[start:stop])
-            start = stop
-        ids = [np.asarray(e.ids, dtype=np.uint16) for e in self._tok.encode_batch(pieces)]
-        return np.concatenate(ids) if ids else np.zeros(0, dtype=np.uint16)
+BPETokenizer = HFTokenizer
+"""The trained BPE is a Hugging Face tokenizer like the user's own (:class:`HFTokenizer`)."""
 
 
 def bpe_sample(corpus: CorpusLike, sample_bytes: int = BPE_SAMPLE_BYTES) -> list[str]:
@@ -135,7 +101,7 @@ def train_bpe(
     key = f"bpe{vocab_size}-{h.hexdigest()[:16]}"
     path = cache_dir() / "tokenizers" / f"{key}.json"
     if path.exists():
-        return BPETokenizer(Tokenizer.from_file(str(path)), key)
+        return HFTokenizer(Tokenizer.from_file(str(path)), spec=str(path), key=key)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -147,13 +113,16 @@ def train_bpe(
     )
     tok.train_from_iterator(texts, trainer=trainer)
     _atomic_write(path, tok.to_str().encode())
-    return BPETokenizer(tok, key)
+    return HFTokenizer(tok, spec=str(path), key=key)
 
 
-def get_tokenizer(model: ModelConfig, corpus: CorpusLike) -> ByteTokenizer | BPETokenizer:
-    """The tokenizer that ``model.tokenizer`` names (BPE: trained on ``corpus``, cached)."""
+def get_tokenizer(model: ModelConfig, corpus: CorpusLike) -> ByteTokenizer | HFTokenizer:
+    """The tokenizer that ``model.tokenizer`` names: bytes, BPE (trained on ``corpus``, cached)
+    or the user's (:func:`climb.data.tokenizer.load_tokenizer`)."""
     if model.tokenizer == "bytes":
         return ByteTokenizer()
+    if model.tokenizer != "bpe":
+        return load_tokenizer(model.tokenizer)
     try:
         import tokenizers  # noqa: F401
     except ImportError:
@@ -163,7 +132,7 @@ def get_tokenizer(model: ModelConfig, corpus: CorpusLike) -> ByteTokenizer | BPE
     return train_bpe(corpus, model.bpe_vocab)
 
 
-def encode_cached(tok: ByteTokenizer | BPETokenizer, data: bytes) -> np.ndarray:
+def encode_cached(tok: ByteTokenizer | HFTokenizer, data: bytes) -> np.ndarray:
     """``tok.encode(data)``, memoised in-process and (for BPE) on disk by content hash."""
     if isinstance(tok, ByteTokenizer):
         return tok.encode(data)
