@@ -19,7 +19,7 @@ from climb.cli.allocate import render_table
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
 from climb.laws import get_law, law_from_json
-from climb.laws.simulate import simulate, simulate_runs
+from climb.laws.simulate import random_climb_law, simulate, simulate_runs
 
 TOKENS = (1e8, 3e8, 1e9)
 
@@ -188,3 +188,29 @@ def test_report_and_effective_ratios_with_an_evaluation_only_target(
     rep = build_report(runs, law, tmp_path / "report")
     assert rep.html_path.exists()
     assert {"interaction", "effective_ratio"} <= set(rep.figures)
+
+
+def test_zero_share_language_is_not_silently_allocated_zero() -> None:
+    """The issue's case: a language x that the proxies never train on (p.x = 0 in every run) was
+    an allocatable source; its own-data effect is not in the runs, and the allocator gave it 0 %
+    where the true optimum gives it 60 %. Now x is evaluation-only: no share, and the result says
+    so (instead of a 0 % that looks optimal)."""
+    truth = random_climb_law(5, tokens=TOKENS, seed=5)  # s5 plays x
+    rng = np.random.default_rng(105)
+    n = 80
+    p = np.zeros((n, 5))
+    p[:, :4] = rng.dirichlet(np.full(4, 0.7), n)
+    d = np.array(TOKENS)[np.arange(n) % 3]
+    loss = truth.predict(p, d) * np.exp(0.005 * rng.standard_normal((n, 5)))
+    names, run = list(truth.sources_), [f"r{i}" for i in range(n)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        # as before: p.s5 kept as a source column of zeros (built directly, not read from a file)
+        old = RunTable(run, d, None, names, p, names, loss)
+        old_alloc = allocate(get_law("climb", seed=0).fit(old), 1e9)
+        new = RunTable.from_arrays(run=run, tokens=d, p=p, sources=names, loss=loss, targets=names)
+        new_alloc = allocate(get_law("climb", seed=0).fit(new), 1e9)
+    true_alloc = allocate(truth, 1e9)
+    assert old_alloc.proportions[4] < 0.01 and true_alloc.proportions[4] > 0.17
+    assert new.eval_only == ["s5"] and "s5" not in new_alloc.sources
+    assert new_alloc.eval_only == ["s5"] and "no share" in new_alloc.to_dict()["eval_only"]["note"]

@@ -102,7 +102,9 @@ class AllocationResult:
         if self.eval_only:
             out["eval_only"] = {
                 "targets": list(self.eval_only),
-                "note": "measured, never trained on: no share; predicted from transfer",
+                "note": "measured, never trained on: no share (the runs do not show what its own "
+                "data would do; add proxy runs that train on it to allocate it); loss predicted "
+                "from transfer",
             }
         if self.intervals is not None:
             out["intervals"] = {

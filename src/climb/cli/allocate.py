@@ -184,7 +184,8 @@ def render_table(plan: AllocationPlan) -> str:
     if res.eval_only:
         lines.append(
             f"note: evaluation-only target(s) {', '.join(res.eval_only)}: measured, never trained "
-            "on — no share (not a source), loss predicted from transfer"
+            "on — no share (the runs do not show what its own data would do; add proxy runs that "
+            "train on it to allocate it), loss predicted from transfer"
         )
     for skip in plan.skipped:
         lines.append(f"note: baseline {skip.name} skipped: {skip.reason}")
