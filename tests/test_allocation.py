@@ -9,7 +9,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from climb.allocation import allocate, build_problem, climb_params_of
+from climb.allocation import Constraints, allocate, build_problem, climb_params_of
 from climb.allocation.synthetic import random_climb_json
 from climb.cli import main
 from climb.laws.climb import ClimbParams
@@ -171,12 +171,12 @@ def test_forced_paths_agree() -> None:
 def test_zero_weight_target_and_weights() -> None:
     law = random_climb_json(5, 2, transfer=(0.0, 0.1))
     base = allocate(law, 1e10)
-    heavy = allocate(law, 1e10, weights={"s000": 10.0})
+    heavy = allocate(law, 1e10, constraints=Constraints(weights={"s000": 10.0}))
     assert heavy.proportions[0] > base.proportions[0]
-    donor = allocate(law, 1e10, weights={"s001": 0.0})
+    donor = allocate(law, 1e10, constraints=Constraints(weights={"s001": 0.0}))
     assert donor.proportions[1] < base.proportions[1]
     P, S, T = climb_params_of(law)
-    prob = build_problem(P, S, T, 1e10, weights={"s001": 0.0})
+    prob = build_problem(P, S, T, 1e10, constraints=Constraints(weights={"s001": 0.0}))
     ref = reference_optimum(law, 1e10, np.zeros(5), np.ones(5), prob.weights)
     assert abs(donor.objective - ref) / ref < 1e-7
 
@@ -192,7 +192,7 @@ def test_model_size_term_enters_losses_not_proportions() -> None:
 def test_worst_objective_matches_an_epigraph_program() -> None:
     law = random_climb_json(6, 4, transfer=(-0.05, 0.25))
     D = 1e10
-    res = allocate(law, D, objective="worst", bounds={"s002": (None, 0.1)})
+    res = allocate(law, D, constraints=Constraints(bounds={"s002": (None, 0.1)}), objective="worst")
     assert res.path == "bisection-lp" and res.success
     P = law["params"]
     E, B, beta = (np.array(P[k]) for k in ("E", "B", "beta"))
@@ -331,7 +331,7 @@ def test_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     for args, needle in [
         (["--tokens", "-5"], "--tokens"),
         (["--tokens", "lots"], "--tokens"),
-        (["--tokens", "1e10", "--weights", "s000=-1"], "--weights"),
+        (["--tokens", "1e10", "--weights", "s000=-1"], "weights: 's000' has weight -1.0"),
         (["--tokens", "1e10", "--weights", "s000=0,s001=0,s002=0,s003=0"], "weight 0"),
         (["--tokens", "1e10", "--max-epochs", "2"], "--unique-tokens"),
         (["--tokens", "1e10", "--format", "json"], "--export-out"),
@@ -414,7 +414,7 @@ def test_table_output_lists_every_baseline(
     assert "baseline msl skipped" in out
     assert main(["allocate", str(law), "--tokens", "1e10"]) == 0
     out = capsys.readouterr().out
-    assert "baseline natural skipped: needs --unique-tokens" in out
+    assert "baseline natural skipped: needs unique tokens per source" in out
 
 
 def test_auto_falls_back_to_the_convex_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from climb.allocation import allocate, build_problem, climb_params_of, run_baselines, solve_problem
+from climb.allocation import (
+    Constraints,
+    allocate,
+    build_problem,
+    climb_params_of,
+    run_baselines,
+    solve_problem,
+)
 from climb.allocation.baselines import isolated_optimum
 from climb.allocation.problem import AllocationProblem, linearized
 from climb.allocation.synthetic import random_climb_json
@@ -102,7 +109,7 @@ def reference_optimum(
 
 def _problem(law: dict, tokens: float = 1e10, **kw: object) -> AllocationProblem:
     P, S, T = climb_params_of(law)
-    return build_problem(P, S, T, tokens, **kw)  # type: ignore[arg-type]
+    return build_problem(P, S, T, tokens, constraints=Constraints(**kw))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- acceptance
@@ -192,8 +199,8 @@ def test_eta_one_gives_exactly_the_linear_result() -> None:
     ones["params"]["eta"] = [1.0] * 12
     bounds = {"s001": (0.05, None), "s003": (None, 0.02)}
     for objective in ("sum", "worst"):
-        a = allocate(law, 1e10, bounds=bounds, objective=objective)
-        b = allocate(ones, 1e10, bounds=bounds, objective=objective)
+        a = allocate(law, 1e10, constraints=Constraints(bounds=bounds), objective=objective)
+        b = allocate(ones, 1e10, constraints=Constraints(bounds=bounds), objective=objective)
         assert a.path == b.path and a.path in ("active-set", "bisection-lp")
         np.testing.assert_array_equal(a.proportions, b.proportions)
         assert a.objective == b.objective
@@ -215,9 +222,11 @@ def test_saturation_moves_the_allocation_and_equalizes_jacobian_marginal_benefit
 
 def test_forced_paths_agree_and_two_step_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     law = eta_law(10, 6)
-    a = allocate(law, 1e10, bounds={"s000": (0.2, None)})
-    c = allocate(law, 1e10, bounds={"s000": (0.2, None)}, method="convex")
-    s = allocate(law, 1e10, bounds={"s000": (0.2, None)}, method="active-set")
+    a = allocate(law, 1e10, constraints=Constraints(bounds={"s000": (0.2, None)}))
+    c = allocate(law, 1e10, constraints=Constraints(bounds={"s000": (0.2, None)}), method="convex")
+    s = allocate(
+        law, 1e10, constraints=Constraints(bounds={"s000": (0.2, None)}), method="active-set"
+    )
     assert (a.path, c.path, s.path) == ("active-set-eta", "convex-eta", "active-set-eta")
     assert abs(a.objective - c.objective) / c.objective < 1e-8
     assert a.objective <= c.objective * (1 + 1e-12)
@@ -277,7 +286,7 @@ def test_negative_transfer_is_reported_as_possibly_non_convex() -> None:
 def test_worst_objective_matches_an_independent_epigraph_program() -> None:
     law = eta_law(6, 4)
     D = 1e10
-    res = allocate(law, D, objective="worst", bounds={"s002": (None, 0.1)})
+    res = allocate(law, D, constraints=Constraints(bounds={"s002": (None, 0.1)}), objective="worst")
     assert res.path == "epigraph-eta" and res.success
     P = law["params"]
     E, B, beta = (np.array(P[k]) for k in ("E", "B", "beta"))

@@ -8,7 +8,13 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from climb.allocation import build_problem, climb_params_of, run_baselines, solve_problem
+from climb.allocation import (
+    Constraints,
+    build_problem,
+    climb_params_of,
+    run_baselines,
+    solve_problem,
+)
 from climb.allocation.baselines import isolated_optimum
 from climb.allocation.problem import AllocationProblem, with_identity_transfer
 from climb.allocation.synthetic import random_climb_json
@@ -53,10 +59,9 @@ def problems(draw: st.DrawFn) -> AllocationProblem:
             S,
             T,
             tokens,
-            bounds=bounds,
-            unique_tokens=unique,
-            max_epochs=max_epochs,
-            weights=weights,
+            constraints=Constraints(
+                bounds=bounds, unique_tokens=unique, max_epochs=max_epochs, weights=weights
+            ),
         )
     except ClimbError:
         assume(False)

@@ -355,6 +355,7 @@ def stage_allocation(
 ) -> AllocationPlan:
     """Climb's allocation at ``D*`` with the data caps, the baselines and bootstrap intervals
     → ``allocation.json``."""
+    from climb.allocation.constraints import Constraints
     from climb.allocation.plan import plan_allocation
 
     cfg = ctx.settings
@@ -364,8 +365,7 @@ def stage_allocation(
             law,
             float(cfg.target_tokens),
             float(cfg.model.non_embedding_params()),
-            unique_tokens=langs.unique_tokens,
-            max_epochs=cfg.max_epochs,
+            constraints=Constraints(unique_tokens=langs.unique_tokens, max_epochs=cfg.max_epochs),
             runs=runs,
             n_boot=cfg.bootstrap,
             seed=cfg.seed,

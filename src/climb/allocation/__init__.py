@@ -1,7 +1,8 @@
 """Allocation: optimal language proportions under a Climb law (CLIMB.md §4–5).
 
-    from climb.allocation import allocate
-    res = allocate("law.json", tokens=1e11, unique_tokens={"en": 5e11, ...}, max_epochs=4)
+    from climb.allocation import Constraints, allocate
+    cons = Constraints(unique_tokens={"en": 5e11, ...}, max_epochs=4, weights={"en": 2})
+    res = allocate("law.json", 1e11, constraints=cons)
     res.proportions_dict(), res.path, res.kkt_residual
 
 The two-step solver (equalize marginal benefits, then maximize the magnitude) solves interior
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from climb.allocation.baselines import BASELINES, DEFAULT_TAU, Skipped, run_baselines
 from climb.allocation.bootstrap import BootstrapResult, bootstrap_allocation
+from climb.allocation.constraints import Constraints
 from climb.allocation.problem import (
     AllocationProblem,
     build_problem,
@@ -33,6 +35,7 @@ __all__ = [
     "AllocationProblem",
     "AllocationResult",
     "BootstrapResult",
+    "Constraints",
     "Skipped",
     "allocate",
     "bootstrap_allocation",

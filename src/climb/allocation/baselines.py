@@ -53,7 +53,7 @@ def natural(problem: AllocationProblem) -> np.ndarray:
 def temperature(problem: AllocationProblem, tau: float = DEFAULT_TAU) -> np.ndarray:
     """``p_i ∝ U_i^(1/τ)``."""
     if not np.isfinite(tau) or tau <= 0:
-        raise ClimbError(f"--tau must be a positive temperature, got {tau!r}")
+        raise ClimbError(f"tau must be a positive temperature, got {tau!r}")
     q = _unique(problem) ** (1.0 / tau)
     return q / q.sum()
 
@@ -76,7 +76,7 @@ def unimax(problem: AllocationProblem) -> np.ndarray:
 
 def _unique(problem: AllocationProblem) -> np.ndarray:
     if problem.unique_tokens is None:
-        raise ClimbError("this baseline needs unique tokens per source (--unique-tokens)")
+        raise ClimbError("this baseline needs unique tokens per source (constraints.unique_tokens)")
     U = problem.unique_tokens.astype(float)
     if U.sum() <= 0:
         raise ClimbError("unique tokens: every source has 0 tokens")
@@ -178,10 +178,10 @@ def run_baselines(
     skipped: list[Skipped] = []
     for name in names:
         if name in ("natural", "temperature", "unimax") and problem.unique_tokens is None:
-            skipped.append(Skipped(name, "needs --unique-tokens"))
+            skipped.append(Skipped(name, "needs unique tokens per source"))
             continue
         if name == "msl" and msl_law is None:
-            skipped.append(Skipped(name, "needs an MSL law (give --runs to fit one)"))
+            skipped.append(Skipped(name, "needs an MSL law (give the runs to fit one)"))
             continue
         if name == "temperature":
             done[name] = as_baseline(problem, name, temperature(problem, tau), objective)

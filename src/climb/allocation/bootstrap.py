@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from climb.allocation.constraints import Constraints
 from climb.allocation.solve import allocate
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
@@ -55,21 +56,23 @@ def bootstrap_allocation(
     tokens: float,
     params: float | None = None,
     *,
+    constraints: Constraints | None = None,
     n_boot: int = 100,
     seed: int = 0,
     level: float = 0.95,
+    objective: str = "sum",
     law_name: str = "climb",
     law_options: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
-    **allocate_kwargs: Any,
 ) -> BootstrapResult:
-    """Percentile intervals of the optimal proportions over ``n_boot`` refits on resampled runs."""
+    """Percentile intervals of the optimal proportions over ``n_boot`` refits on resampled
+    training runs, each allocated under the same ``constraints`` and ``objective``."""
     from climb.laws import get_law
 
     if n_boot < 2:
-        raise ClimbError(f"--bootstrap must be at least 2 resamples, got {n_boot}")
+        raise ClimbError(f"n_boot must be at least 2 resamples, got {n_boot}")
     if not 0.0 < level < 1.0:
-        raise ClimbError(f"--level must be in (0, 1), got {level}")
+        raise ClimbError(f"level must be in (0, 1), got {level}")
     rng = np.random.default_rng(seed)
     members = run_members(runs)
     samples: list[np.ndarray] = []
@@ -85,7 +88,7 @@ def bootstrap_allocation(
                     runs.subset(idx)
                 )
             fit_warnings += [str(w.message) for w in caught]
-            res = allocate(law, tokens, params, **allocate_kwargs)
+            res = allocate(law, tokens, params, constraints=constraints, objective=objective)
         except ClimbError:
             failed += 1  # e.g. a resample that lost every run of one target
             continue

@@ -44,7 +44,7 @@ def solve_convex(problem: AllocationProblem, *, tol: float = 1e-10) -> SolverOut
     if not problem.convex:
         raise ClimbError(
             "the convex path needs non-negative transfer into targets with eta < 1 "
-            "(this law may be non-convex); use --method auto"
+            "(this law may be non-convex); use method 'auto'"
         )
     act = problem.active
     c = problem.coef[act]
@@ -71,7 +71,7 @@ def solve_convex(problem: AllocationProblem, *, tol: float = 1e-10) -> SolverOut
     if p.value is None or status in ("infeasible", "infeasible_inaccurate"):
         raise ClimbError(
             "no allocation within the bounds and caps gives every weighted target a positive "
-            "effective ratio under this law; relax --bounds or the caps, or set --weights 0 for it"
+            "effective ratio under this law; relax the bounds or the caps, or give that target weight 0"
         )
     pv = project_to_constraints(np.asarray(p.value, dtype=float), problem.lo, problem.hi)
     nit = int(prob.solver_stats.num_iters or 0) if prob.solver_stats is not None else 0

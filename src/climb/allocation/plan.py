@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from climb.allocation.baselines import BASELINES, DEFAULT_TAU, Skipped, run_baselines
 from climb.allocation.bootstrap import BootstrapResult, bootstrap_allocation
+from climb.allocation.constraints import Constraints
 from climb.allocation.extrapolation import extrapolation_warnings
 from climb.allocation.problem import AllocationProblem, build_problem
 from climb.allocation.result import AllocationResult
@@ -67,10 +68,7 @@ def plan_allocation(
     tokens: float,
     params: float | None = None,
     *,
-    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-    unique_tokens: Mapping[str, float] | None = None,
-    max_epochs: float | None = None,
-    weights: Mapping[str, float] | None = None,
+    constraints: Constraints | None = None,
     objective: str = "sum",
     method: str = "auto",
     tau: float = DEFAULT_TAU,
@@ -82,7 +80,8 @@ def plan_allocation(
     level: float = 0.95,
     progress: Callable[[int, int], None] | None = None,
 ) -> AllocationPlan:
-    """Allocate, compare with the baselines and (``n_boot > 0``, with ``runs``) bootstrap.
+    """Allocate under ``constraints``, compare with the baselines under the same law and
+    constraints and (``n_boot > 0``, with ``runs``) bootstrap.
 
     Warns (:class:`ClimbWarning`, kept in ``warnings``) when ``tokens`` extrapolates the law
     beyond its fitted budgets (:func:`climb.allocation.extrapolation.extrapolation_warnings`).
@@ -91,10 +90,7 @@ def plan_allocation(
     (``climb.laws.get_law("msl")``), else it is skipped with a note.
     """
     P, sources, targets = climb_params_of(law)
-    problem = build_problem(
-        P, sources, targets, tokens, params, bounds=bounds, unique_tokens=unique_tokens,
-        max_epochs=max_epochs, weights=weights,
-    )  # fmt: skip
+    problem = build_problem(P, sources, targets, tokens, params, constraints=constraints)
     result = solve_problem(problem, objective=objective, method=method)
     notes = extrapolation_warnings(P, targets, float(tokens))
     for note in notes:
@@ -116,11 +112,10 @@ def plan_allocation(
     boot = None
     if n_boot:
         if table is None:
-            raise ClimbError("--bootstrap needs --runs (the proxy runs to refit the law on)")
+            raise ClimbError("n_boot > 0 needs runs (the proxy runs to refit the law on)")
         boot = bootstrap_allocation(
-            table, tokens, params, n_boot=n_boot, seed=seed, level=level, progress=progress,
-            bounds=bounds, unique_tokens=unique_tokens, max_epochs=max_epochs, weights=weights,
-            objective=objective,
+            table, tokens, params, constraints=problem.constraints, n_boot=n_boot, seed=seed,
+            level=level, objective=objective, progress=progress,
         )  # fmt: skip
         if boot.sources != result.sources:
             raise ClimbError(

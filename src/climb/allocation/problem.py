@@ -29,22 +29,16 @@ non-convex (:attr:`AllocationProblem.convex`).
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from climb.allocation.constraints import Constraints
 from climb.errors import ClimbError
 from climb.laws.climb import ClimbParams
 from climb.laws.climb.ratio import R_FLOOR, RatioMap
-
-BOUND_TOL = 1e-12
-"""Proportions within this of a bound count as at the bound."""
-
-DEFAULT_MAX_EPOCHS = 4.0
-"""Epoch cap used when unique tokens are given without ``max_epochs`` (Muennighoff et al. 2023)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +55,7 @@ class AllocationProblem:
         caps: ``(S,)`` the cap part of ``hi`` (``inf`` where none), for reporting.
         W: ``(T, S)`` ``W(D*)``.
         coef: ``(T,)`` ``c_i = ω_i B_i D*^(-β_i)``; ``beta``: ``(T,)``; ``base``: ``(T,)``.
+        constraints: the :class:`~climb.allocation.constraints.Constraints` the arrays come from.
     """
 
     sources: list[str]
@@ -74,6 +69,7 @@ class AllocationProblem:
     caps: np.ndarray
     unique_tokens: np.ndarray | None
     max_epochs: float | None
+    constraints: Constraints = field(default_factory=Constraints)
 
     # ------------------------------------------------------------------ derived arrays
     @property
@@ -212,110 +208,21 @@ def build_problem(
     tokens: float,
     model_params: float | None = None,
     *,
-    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-    unique_tokens: Mapping[str, float] | None = None,
-    max_epochs: float | None = None,
-    weights: Mapping[str, float] | None = None,
+    constraints: Constraints | None = None,
 ) -> AllocationProblem:
-    """Validate the constraints and compile the law at ``(D*, N*)``; one-line errors on bad input."""
+    """Compile the law at ``(D*, N*)`` under ``constraints`` (checked against the law's sources
+    and targets by :meth:`Constraints.resolve`); one-line errors on bad input."""
     if not np.isfinite(tokens) or tokens <= 0:
-        raise ClimbError(f"--tokens must be a positive number of training tokens, got {tokens!r}")
+        raise ClimbError(f"tokens must be a positive number of training tokens, got {tokens!r}")
     if model_params is not None and (not np.isfinite(model_params) or model_params <= 0):
-        raise ClimbError(f"--params must be a positive model size, got {model_params!r}")
-    S = len(sources)
-    lo = np.zeros(S)
-    hi = np.ones(S)
-    for name, (b_lo, b_hi) in (bounds or {}).items():
-        if name not in sources:
-            raise ClimbError(
-                f"--bounds: unknown source '{name}'; the law's sources are: {', '.join(sources)}"
-            )
-        k = sources.index(name)
-        if b_lo is not None:
-            lo[k] = float(b_lo)
-        if b_hi is not None:
-            hi[k] = float(b_hi)
-        if not (0.0 <= lo[k] <= 1.0 and 0.0 <= hi[k] <= 1.0):
-            raise ClimbError(
-                f"--bounds: '{name}' bounds must lie in [0, 1], got {lo[k]:g}:{hi[k]:g}"
-            )
-        if lo[k] > hi[k]:
-            raise ClimbError(
-                f"--bounds: '{name}' has lower bound {lo[k]:g} above upper bound {hi[k]:g}"
-            )
-
-    caps = np.full(S, np.inf)
-    U: np.ndarray | None = None
-    if unique_tokens is not None:
-        missing = [s for s in sources if s not in unique_tokens]
-        extra = [s for s in unique_tokens if s not in sources]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"no unique-token count for law source(s) {', '.join(missing)}")
-            if extra:
-                parts.append(f"source(s) {', '.join(extra)} are not in the law")
-            raise ClimbError(f"unique tokens: {'; '.join(parts)}; the sources must match the law's")
-        U = np.array([float(unique_tokens[s]) for s in sources])
-        if (~np.isfinite(U) | (U < 0)).any():
-            k = int(np.flatnonzero(~np.isfinite(U) | (U < 0))[0])
-            raise ClimbError(
-                f"unique tokens: '{sources[k]}' has {U[k]!r} tokens; counts must be ≥ 0"
-            )
-        e_max = DEFAULT_MAX_EPOCHS if max_epochs is None else float(max_epochs)
-        if not np.isfinite(e_max) or e_max <= 0:
-            raise ClimbError(f"--max-epochs must be a positive number, got {max_epochs!r}")
-        max_epochs = e_max
-        caps = np.minimum(e_max * U / tokens, 1.0)
-    elif max_epochs is not None:
-        raise ClimbError("--max-epochs needs --unique-tokens (the unique tokens of each source)")
-    hi_capped = np.minimum(hi, caps)
-    bad = lo > hi_capped + BOUND_TOL
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ClimbError(
-            f"source '{sources[k]}': lower bound {lo[k]:g} exceeds its data cap {caps[k]:.6g} "
-            f"({max_epochs:g} epochs of its unique tokens at {tokens:g} tokens); lower the bound, "
-            "raise --max-epochs or add data"
-        )
-    hi_capped = np.maximum(hi_capped, lo)
-    if lo.sum() > 1.0 + 1e-12:
-        raise ClimbError(
-            f"--bounds: lower bounds sum to {lo.sum():.6g} > 1; no mixture can meet them"
-        )
-    if hi_capped.sum() < 1.0 - 1e-12:
-        what = "upper bounds and data caps" if np.isfinite(caps).any() else "upper bounds"
-        raise ClimbError(
-            f"infeasible: the {what} sum to {hi_capped.sum():.6g} < 1, so the proportions cannot "
-            "sum to 1; raise --max-epochs, lower --tokens, add data or relax --bounds"
-        )
-
-    w = np.ones(len(targets))
-    for name, value in (weights or {}).items():
-        if name not in sources and name not in targets:
-            raise ClimbError(
-                f"--weights: unknown source '{name}'; the law's sources are: {', '.join(sources)}"
-            )
-        if name not in targets:
-            if float(value) != 0.0:
-                raise ClimbError(
-                    f"--weights: '{name}' is a pure donor (the law predicts no loss for it); "
-                    "give it weight 0 or drop it"
-                )
-            continue
-        v = float(value)
-        if not np.isfinite(v) or v < 0:
-            raise ClimbError(f"--weights: '{name}' has weight {value!r}; weights must be ≥ 0")
-        w[targets.index(name)] = v
-    if not (w > 0).any():
-        raise ClimbError(
-            "--weights: every target has weight 0; give at least one a positive weight"
-        )
-
+        raise ClimbError(f"params must be a positive model size, got {model_params!r}")
+    cons = Constraints() if constraints is None else constraints
+    arr = cons.resolve(list(sources), list(targets), float(tokens))
     return AllocationProblem(
         sources=list(sources), targets=list(targets), params=params, tokens=float(tokens),
-        model_params=None if model_params is None else float(model_params), weights=w,
-        lo=lo, hi=hi_capped, caps=caps, unique_tokens=U, max_epochs=max_epochs,
+        model_params=None if model_params is None else float(model_params), weights=arr.weights,
+        lo=arr.lo, hi=arr.hi, caps=arr.caps, unique_tokens=arr.unique_tokens,
+        max_epochs=cons.max_epochs, constraints=cons,
     )  # fmt: skip
 
 
@@ -339,6 +246,7 @@ def with_params(problem: AllocationProblem, params: ClimbParams) -> AllocationPr
         sources=problem.sources, targets=problem.targets, params=params, tokens=problem.tokens,
         model_params=problem.model_params, weights=problem.weights, lo=problem.lo, hi=problem.hi,
         caps=problem.caps, unique_tokens=problem.unique_tokens, max_epochs=problem.max_epochs,
+        constraints=problem.constraints,
     )  # fmt: skip
 
 

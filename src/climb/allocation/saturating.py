@@ -19,7 +19,7 @@ on the free sources. The paths (``result.path``):
   path, polished by it.
 * ``multistart-eta`` / ``multistart-slsqp`` — a negative transfer weight into a target with
   ``η_i < 1`` makes ``r_i`` non-concave: the problem *may be non-convex*. ``auto`` then keeps the
-  best of several local active-set solves; ``--method convex`` the best of multi-start SLSQP with
+  best of several local active-set solves; ``method="convex"`` the best of multi-start SLSQP with
   analytic gradients. Both report a local optimum and say so in the message.
 
 ``worst`` objective: each loss bound ``ω_i B_i D*^(-β_i) r_i^(-β_i) ≤ t c_i − ω_i A_i N*^(-α_i)``
@@ -216,7 +216,7 @@ def multistart_newton(problem: AllocationProblem, n_starts: int = N_STARTS) -> S
     if best is None:
         raise ClimbError(
             "no allocation within the bounds and caps gives every weighted target a positive "
-            "effective ratio under this law; relax --bounds or the caps, or set --weights 0 for it"
+            "effective ratio under this law; relax the bounds or the caps, or give that target weight 0"
         )
     out = best[1]
     out.p = polish_kkt(problem, out.p)
@@ -282,7 +282,7 @@ def multistart_slsqp(
     if best is None:
         raise ClimbError(
             "no allocation within the bounds and caps gives every weighted target a positive "
-            "effective ratio under this law; relax --bounds or the caps, or set --weights 0 for it"
+            "effective ratio under this law; relax the bounds or the caps, or give that target weight 0"
         )
     msg = f"best of {len(starts)} SLSQP starts; " + (
         NONCONVEX_NOTE if not problem.convex else "the problem is convex"
@@ -350,7 +350,7 @@ def solve_worst_eta(problem: AllocationProblem, *, tol: float = 1e-10) -> Solver
     if p.value is None or status in ("infeasible", "infeasible_inaccurate"):
         raise ClimbError(
             "no allocation within the bounds and caps gives every weighted target a positive "
-            "effective ratio under this law; relax --bounds or the caps, or set --weights 0 for it"
+            "effective ratio under this law; relax the bounds or the caps, or give that target weight 0"
         )
     pv = project_to_constraints(np.asarray(p.value, dtype=float), problem.lo, problem.hi)
     val = problem.objective_worst(pv)
@@ -365,8 +365,8 @@ def solve_saturating(problem: AllocationProblem, method: str = "auto") -> Solver
     """The ``sum`` objective of a saturating law (see the module docstring for the paths)."""
     if method == "two-step":
         raise ClimbError(
-            "--method two-step: the closed form needs the linear law (eta = 1); this law has "
-            "transfer saturation eta < 1, use --method auto"
+            "method 'two-step': the closed form needs the linear law (eta = 1); this law has "
+            "transfer saturation eta < 1, use 'auto'"
         )
     if not problem.convex:
         if method == "convex":

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from climb.allocation.constraints import Constraints
 from climb.allocation.convex import solve_convex, solve_worst
 from climb.allocation.problem import AllocationProblem, build_problem
 from climb.allocation.result import AllocationResult
@@ -72,10 +72,7 @@ def allocate(
     tokens: float,
     params: float | None = None,
     *,
-    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-    unique_tokens: Mapping[str, float] | None = None,
-    max_epochs: float | None = None,
-    weights: Mapping[str, float] | None = None,
+    constraints: Constraints | None = None,
     objective: str = "sum",
     method: str = "auto",
 ) -> AllocationResult:
@@ -88,14 +85,11 @@ def allocate(
     (paths ``active-set-eta``, ``convex-eta``, ``epigraph-eta``; ``multistart-*`` when a negative
     transfer weight makes the problem possibly non-convex, reported in the message).
     ``method`` forces a path (``two-step`` fails if the closed form does not apply).
-    Bounds are ``{source: (lo, hi)}``; caps ``p_k D* ≤ max_epochs · U_k`` come from
-    ``unique_tokens``; ``weights`` are ``ω`` per target (default 1; donors have none).
+    ``constraints`` (:class:`~climb.allocation.constraints.Constraints`) holds the bounds, the
+    caps ``p_k D* ≤ max_epochs · U_k`` and the weights ``ω`` per target (default 1).
     """
     p_, sources, targets = climb_params_of(law)
-    problem = build_problem(
-        p_, sources, targets, tokens, params, bounds=bounds, unique_tokens=unique_tokens,
-        max_epochs=max_epochs, weights=weights,
-    )  # fmt: skip
+    problem = build_problem(p_, sources, targets, tokens, params, constraints=constraints)
     return solve_problem(problem, objective=objective, method=method)
 
 
@@ -114,10 +108,10 @@ def solve_problem(
 def _solve_problem(problem: AllocationProblem, *, objective: str, method: str) -> AllocationResult:
     if objective not in OBJECTIVES:
         raise ClimbError(
-            f"--objective: unknown objective '{objective}'; choose from {', '.join(OBJECTIVES)}"
+            f"objective: unknown objective '{objective}'; choose from {', '.join(OBJECTIVES)}"
         )
     if method not in METHODS:
-        raise ClimbError(f"--method: unknown method '{method}'; choose from {', '.join(METHODS)}")
+        raise ClimbError(f"method: unknown method '{method}'; choose from {', '.join(METHODS)}")
     if objective == "worst":
         if not problem.linear:
             return make_result(problem, solve_worst_eta(problem), objective)
@@ -130,8 +124,8 @@ def _solve_problem(problem: AllocationProblem, *, objective: str, method: str) -
         out = solve_two_step(problem, method)
         if out is None and method == "two-step":
             raise ClimbError(
-                "--method two-step: the closed form does not apply here (a bound or cap binds, "
-                "a donor or zero weight, or u = W^(-T) 1 has non-positive entries); use --method auto"
+                "method 'two-step': the closed form does not apply here (a bound or cap binds, "
+                "a donor or zero weight, or u = W^(-T) 1 has non-positive entries); use 'auto'"
             )
         if out is None:
             notes = "; the active set did not settle, solved by the convex path"

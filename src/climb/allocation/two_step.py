@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from climb.allocation.problem import BOUND_TOL, AllocationProblem, project_to_constraints
+from climb.allocation.constraints import BOUND_TOL
+from climb.allocation.problem import AllocationProblem, project_to_constraints
 from climb.laws.climb import R_FLOOR
 
 

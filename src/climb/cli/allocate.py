@@ -7,6 +7,7 @@ import json
 import sys
 
 from climb.allocation.baselines import BASELINES, DEFAULT_TAU
+from climb.allocation.constraints import Constraints
 from climb.allocation.plan import AllocationPlan, plan_allocation
 from climb.allocation.problem import read_unique_tokens
 from climb.allocation.solve import METHODS, OBJECTIVES
@@ -99,6 +100,8 @@ def run_allocate(args: argparse.Namespace) -> int:
         raise ClimbError(
             f"--baselines: unknown baseline '{unknown[0]}'; choose from {', '.join(BASELINES)}"
         )
+    if args.bootstrap and not args.runs:
+        raise ClimbError("--bootstrap needs --runs (the proxy runs to refit the law on)")
     msl_law = None
     if args.msl_law:
         from climb.laws import load_law
@@ -108,10 +111,7 @@ def run_allocate(args: argparse.Namespace) -> int:
         args.law,
         parse_tokens(args.tokens),
         None if args.params is None else parse_tokens(args.params, "--params"),
-        bounds=read_bounds(args.bounds) if args.bounds else None,
-        unique_tokens=read_unique_tokens(args.unique_tokens) if args.unique_tokens else None,
-        max_epochs=args.max_epochs,
-        weights=read_weights(args.weights) if args.weights else None,
+        constraints=constraints_from_args(args),
         objective=args.objective,
         method=args.method,
         tau=args.tau,
@@ -140,6 +140,18 @@ def run_allocate(args: argparse.Namespace) -> int:
     else:
         print(render_table(plan))
     return 0
+
+
+def constraints_from_args(args: argparse.Namespace) -> Constraints:
+    """The :class:`Constraints` of ``--bounds``, ``--unique-tokens``, ``--max-epochs``, ``--weights``."""
+    if args.max_epochs is not None and not args.unique_tokens:
+        raise ClimbError("--max-epochs needs --unique-tokens (the unique tokens of each source)")
+    return Constraints(
+        bounds=read_bounds(args.bounds) if args.bounds else {},
+        unique_tokens=read_unique_tokens(args.unique_tokens) if args.unique_tokens else None,
+        max_epochs=args.max_epochs,
+        weights=read_weights(args.weights) if args.weights else {},
+    )
 
 
 def _progress(done: int, total: int) -> None:
