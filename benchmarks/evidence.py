@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from climb.allocation import allocate
+from climb.allocation import Constraints, allocate
 from climb.allocation.plan import plan_allocation
 from climb.data.corpus import Corpus, embedded_corpus_path
 from climb.data.store import RunStore
@@ -203,16 +203,16 @@ def allocation(sc: Scenario, where: Path, runs: Any, unique: dict[str, int], tar
         return json.loads(path.read_text(encoding="utf-8"))
     langs = list(sc.languages)
     n_params = float(MODEL.non_embedding_params())
-    limits: dict[str, Any] = {"unique_tokens": unique, "max_epochs": MAX_EPOCHS}
+    cons = Constraints(unique_tokens=unique, max_epochs=MAX_EPOCHS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         laws = {name: get_law(name, seed=0).fit(runs) for name in ("climb", "isolated")}
         laws["msl"] = get_law("msl").fit(runs)
         plan = plan_allocation(
-            laws["climb"], float(target), n_params, **limits, msl_law=laws["msl"],
+            laws["climb"], float(target), n_params, constraints=cons, msl_law=laws["msl"],
             baselines=("uniform", "natural", "temperature", "unimax", "msl"),
         )  # fmt: skip
-        iso = allocate(laws["isolated"], float(target), n_params, **limits)
+        iso = allocate(laws["isolated"], float(target), n_params, constraints=cons)
     mixtures = {"climb": plan.result.proportions_dict(), "isolated": iso.proportions_dict()}
     for name, res in plan.baselines.items():
         mixtures[name] = res.proportions_dict()

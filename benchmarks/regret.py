@@ -51,6 +51,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from climb.allocation import (
+    Constraints,
     allocate,
     build_problem,
     climb_params_of,
@@ -103,7 +104,7 @@ def true_mean_loss(truth: Law, p: np.ndarray, tokens: float) -> float:
 def method_mixtures(inst: Instance, args: argparse.Namespace) -> dict[str, np.ndarray | str]:
     """Each method's proposed mixture (or the error message if it failed)."""
     target = args.scale * max(args.proxy_tokens)
-    limits: dict[str, Any] = {"unique_tokens": inst.unique, "max_epochs": args.max_epochs}
+    cons = Constraints(unique_tokens=inst.unique, max_epochs=args.max_epochs)
     out: dict[str, np.ndarray | str] = {}
     fitted: dict[str, Law] = {}
     for name, law_name, hyper in (
@@ -122,12 +123,12 @@ def method_mixtures(inst: Instance, args: argparse.Namespace) -> dict[str, np.nd
     for name in ("climb", "climb-linear", "climb-nokappa", "isolated"):
         if name in fitted:
             try:
-                out[name] = allocate(fitted[name], target, **limits).proportions
+                out[name] = allocate(fitted[name], target, constraints=cons).proportions
             except ClimbError as exc:
                 out[name] = f"allocation failed: {exc}"
     # the closed-form baselines and the MSL optimum, under the true law's constraints
     P, sources, targets = climb_params_of(inst.truth)
-    problem = build_problem(P, sources, targets, target, None, **limits)
+    problem = build_problem(P, sources, targets, target, None, constraints=cons)
     names = tuple(b for b in (*CLOSED, "msl") if b != "msl" or "msl" in fitted)
     done, _ = run_baselines(problem, msl_law=fitted.get("msl"), names=names)
     for name, res in done.items():
