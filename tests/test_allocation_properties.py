@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -147,11 +148,14 @@ def water_filling(problem: AllocationProblem) -> np.ndarray:
 @SETTINGS
 @given(problems())
 def test_identity_transfer_is_the_isolated_optimum(problem: AllocationProblem) -> None:
+    """The allocator on the W = I law and the isolated baseline both match the water-filling
+    closed form written independently above (not another call of the same solver)."""
     iso = with_identity_transfer(problem)
-    res = solve_problem(iso)
-    base = isolated_optimum(iso)
-    np.testing.assert_allclose(res.proportions, base.proportions, atol=1e-12)
     want = water_filling(iso)
     assume(abs(want.sum() - 1.0) < 1e-9)  # λ → 0 cannot fill the budget: donors take the rest
+    res = solve_problem(iso)
     assert iso.objective_sum(res.proportions) <= iso.objective_sum(want) * (1 + 1e-12)
     np.testing.assert_allclose(res.proportions, want, atol=1e-7)
+    base = isolated_optimum(problem)  # the baseline: solved under W = I, scored under the law
+    np.testing.assert_allclose(base.proportions, want, atol=1e-7)
+    assert base.objective == pytest.approx(problem.objective_sum(base.proportions), rel=1e-12)

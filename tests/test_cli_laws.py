@@ -84,6 +84,24 @@ def test_cv_json_and_predictions(
     assert out["folds"] == 3 and out["overall"]["n"] == 360 and len(out["per_fold"]) == 3
     frame = pd.read_csv(pred)
     assert len(frame) == 60 and set(frame["fold"]) == {0, 1, 2} and "pred.s1" in frame
+    # by own share: the held-out cells, recomputed from the written predictions
+    table = pd.read_csv(small)
+    targets = [c[5:] for c in frame if c.startswith("pred.")]
+    err = np.abs(
+        frame[[f"pred.{t}" for t in targets]].to_numpy()
+        - table[[f"loss.{t}" for t in targets]].to_numpy()
+    )
+    share = table[[f"p.{t}" for t in targets]].to_numpy()
+    assert set(out["by_share"]) == {"zero", "trace", "main"}
+    for name, mask in (
+        ("zero", share == 0),
+        ("trace", (share > 0) & (share < 0.01)),
+        ("main", share >= 0.01),
+    ):
+        assert out["by_share"][name]["n"] == mask.sum()
+        if mask.any():
+            assert out["by_share"][name]["mae"] == pytest.approx(err[mask].mean(), rel=1e-6)
+    assert sum(m["n"] for m in out["by_share"].values()) == 360
     assert main(["cv", str(small), "--folds", "3", "--transfer", "linear", "--json"]) == 0
     lin = json.loads(capsys.readouterr().out)
     assert lin["overall"]["n"] == 360 and lin["overall"] != out["overall"]

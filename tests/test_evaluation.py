@@ -137,3 +137,45 @@ def test_cv_keeps_checkpoint_rows_with_their_run() -> None:
     assert np.array_equal(fold_assignment(finals, 5, seed=0), kfold_indices(10, 5, 0))
     with pytest.raises(ClimbError, match="10 training runs"):
         fold_assignment(runs, 11, seed=0)
+
+
+def test_mae_by_share_classes_cells_by_the_targets_own_share() -> None:
+    from climb.evaluation.cv import mae_by_share
+
+    share = np.array([[0.0, 0.005], [0.01, 0.5], [0.0, 0.2]])
+    pred = np.array([[3.0, 2.0], [1.0, 1.0], [np.nan, 1.0]])
+    obs = np.array([[2.0, 2.5], [1.5, np.nan], [4.0, 1.25]])
+    out = mae_by_share(pred, obs, share)
+    assert out["zero"] == {"mae": 1.0, "n": 1}  # the NaN prediction is not a cell
+    assert out["trace"] == {"mae": 0.5, "n": 1}  # 0 < 0.005 < 1 %
+    assert out["main"] == {"mae": 0.375, "n": 2}  # 0.01 counts as main; the NaN loss does not
+    empty = mae_by_share(pred[:, 1:], obs[:, 1:], np.full((3, 1), 0.3))
+    assert empty["zero"]["n"] == 0 and np.isnan(empty["zero"]["mae"])
+
+
+def test_cv_reports_error_by_own_share() -> None:
+    """by_share pools the out-of-fold predictions of the cells of each own-share class."""
+    from climb.evaluation.cv import cross_validate
+
+    rng = np.random.default_rng(0)
+    n = 30
+    p = rng.dirichlet(np.ones(3), n)
+    p[:10, 0] = 0.0
+    p[10:15, 0] = 0.004
+    p /= p.sum(axis=1, keepdims=True)
+    loss = 1.0 + 5.0 * (np.maximum(p, 1e-3) * 1e6) ** -0.3
+    loss[:10, 0] = 12.0  # an unseen script
+    runs = RunTable.from_arrays(
+        run=[f"r{i}" for i in range(n)], tokens=1e6, p=p, sources=["a", "b", "c"],
+        loss=loss, targets=["a", "b", "c"],
+    )  # fmt: skip
+    res = cross_validate("isolated", runs, folds=5, seed=0)
+    by = res.by_share
+    trace = int(((p > 0) & (p < 0.01)).sum())
+    assert trace >= 5 and (by["zero"]["n"], by["trace"]["n"]) == (10, trace)
+    assert by["main"]["n"] == 90 - 10 - trace
+    cells = np.abs(res.predictions - res.observed)
+    assert by["zero"]["mae"] == pytest.approx(cells[:10, 0].mean())
+    assert by["main"]["mae"] == pytest.approx(cells[p >= 0.01].mean())
+    assert res.to_json()["by_share"] == by
+    assert "p = 0: MAE" in res.by_share_line() and f"(n {trace})" in res.by_share_line()

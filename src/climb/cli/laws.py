@@ -214,6 +214,7 @@ def run_cv(args: argparse.Namespace) -> int:
             f"{name} law, {result.folds}-fold cross-validation on {len(runs)} runs (seed {args.seed})"
         )
         print(result.metrics.table())
+        print(result.by_share_line())
     return 0
 
 

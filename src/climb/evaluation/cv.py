@@ -3,6 +3,10 @@
 Runs are shuffled with ``seed`` and split into ``folds`` folds; each fold is predicted by the law
 fitted on the other folds. Metrics are computed on the pooled out-of-fold predictions.
 
+Held-out cells are also scored by the target's own share ``p_i`` in the row's mixture
+(:func:`mae_by_share`): ``zero`` (``p_i = 0``: a language the model never saw), ``trace``
+(``0 < p_i < 1%``) and ``main`` (``p_i ≥ 1%``), where a law's errors differ most.
+
 Rows of one training run stay in one fold: a sweep stores a run's checkpoint (or cooldown-branch)
 evaluations as rows of one training run (the run table's ``train_run``, :meth:`RunTable.groups`),
 and holding out only some of them would leak the held-out run into the fit.
@@ -25,6 +29,10 @@ from climb.laws.base import Law
 
 LawFactory = Callable[[], Law]
 
+TRACE_SHARE = 0.01
+"""Own shares below this (and above 0) are ``trace`` in :func:`mae_by_share`; at or above, ``main``."""
+SHARE_CLASSES = ("zero", "trace", "main")
+
 
 @dataclass
 class CVResult:
@@ -41,6 +49,8 @@ class CVResult:
         run: run ids.
         metrics: :class:`~climb.evaluation.metrics.Evaluation` of the pooled predictions.
         fold_metrics: one ``Evaluation`` per fold.
+        by_share: ``{"zero" | "trace" | "main": {"mae", "n"}}`` of the held-out cells by the
+            target's own share (:func:`mae_by_share`).
     """
 
     law: str
@@ -53,6 +63,7 @@ class CVResult:
     run: list[str]
     metrics: Evaluation
     fold_metrics: list[Evaluation]
+    by_share: dict[str, dict[str, float]]
 
     @property
     def per_target(self) -> dict[str, dict[str, float]]:
@@ -68,8 +79,46 @@ class CVResult:
             "folds": self.folds,
             "seed": self.seed,
             **self.metrics.to_json(),
+            "by_share": self.by_share,
             "per_fold": [f.overall for f in self.fold_metrics],
         }
+
+    def by_share_line(self) -> str:
+        """One line: MAE and count of held-out cells per own-share class."""
+        names = {
+            "zero": "p = 0",
+            "trace": f"0 < p < {TRACE_SHARE:.0%}",
+            "main": f"p ≥ {TRACE_SHARE:.0%}",
+        }
+        parts = []
+        for k in SHARE_CLASSES:
+            m = self.by_share[k]
+            mae = "-" if m["n"] == 0 else f"{m['mae']:.4f}"
+            parts.append(f"{names[k]}: MAE {mae} (n {int(m['n'])})")
+        return "held-out MAE by own share: " + "; ".join(parts)
+
+
+def mae_by_share(
+    predictions: np.ndarray, observed: np.ndarray, shares: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Mean absolute error of the cells ``(run, target)`` with a measured loss and a prediction,
+    grouped by the target's own share ``p_i`` in the run's mixture (all ``(n, T)``):
+    ``zero`` (``p_i = 0``), ``trace`` (``0 < p_i <`` :data:`TRACE_SHARE`), ``main`` (``p_i ≥``
+    :data:`TRACE_SHARE`). ``mae`` is NaN where a class has no cell (``n = 0``)."""
+    pred, obs, share = (np.asarray(a, dtype=float) for a in (predictions, observed, shares))
+    ok = np.isfinite(pred) & np.isfinite(obs)
+    err = np.abs(pred - obs)
+    masks = {
+        "zero": share == 0.0,
+        "trace": (share > 0.0) & (share < TRACE_SHARE),
+        "main": share >= TRACE_SHARE,
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name in SHARE_CLASSES:
+        cells = masks[name] & ok
+        n = int(cells.sum())
+        out[name] = {"mae": float(err[cells].mean()) if n else float("nan"), "n": n}
+    return out
 
 
 def kfold_indices(n: int, folds: int, seed: int) -> np.ndarray:
@@ -149,6 +198,7 @@ def cross_validate(
         law=name, folds=int(folds), seed=int(seed), fold=fold, predictions=pred,
         observed=runs.loss.copy(), targets=list(runs.targets), run=list(runs.run),
         metrics=metrics, fold_metrics=fold_metrics,
+        by_share=mae_by_share(pred, runs.loss, runs.p[:, runs.target_columns]),
     )  # fmt: skip
 
 
@@ -162,4 +212,12 @@ def _predict_aligned(law: Law, runs: RunTable) -> np.ndarray:
     return out
 
 
-__all__ = ["CVResult", "cross_validate", "fold_assignment", "kfold_indices"]
+__all__ = [
+    "SHARE_CLASSES",
+    "TRACE_SHARE",
+    "CVResult",
+    "cross_validate",
+    "fold_assignment",
+    "kfold_indices",
+    "mae_by_share",
+]
