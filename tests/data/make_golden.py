@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from climb.allocation import allocate
+from climb.allocation import Constraints, allocate
 from climb.allocation.plan import plan_allocation
 from climb.data.runs import read_regmix
 from climb.errors import ClimbWarning
@@ -71,18 +71,19 @@ def unique_tokens(sources: list[str], tokens: float) -> dict[str, float]:
 
 
 def allocation_kwargs(case: dict[str, Any], sources: list[str]) -> dict[str, Any]:
-    kw: dict[str, Any] = {
+    limits: dict[str, Any] = {}
+    if "bounds" in case:
+        limits["bounds"] = {k: tuple(v) for k, v in case["bounds"].items()}
+    if "weights" in case:
+        limits["weights"] = dict(case["weights"])
+    if "caps" in case:
+        limits["unique_tokens"] = unique_tokens(sources, case["tokens"])
+        limits["max_epochs"] = case["caps"]
+    return {
         "objective": case.get("objective", "sum"),
         "method": case.get("method", "auto"),
+        "constraints": Constraints(**limits),
     }
-    if "bounds" in case:
-        kw["bounds"] = {k: tuple(v) for k, v in case["bounds"].items()}
-    if "weights" in case:
-        kw["weights"] = dict(case["weights"])
-    if "caps" in case:
-        kw["unique_tokens"] = unique_tokens(sources, case["tokens"])
-        kw["max_epochs"] = case["caps"]
-    return kw
 
 
 def run_allocations(laws: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
