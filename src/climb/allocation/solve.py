@@ -41,7 +41,7 @@ def climb_params_of(law: LawLike) -> tuple[ClimbParams, list[str], list[str]]:
         if not _allocatable(law.get("law")):
             raise ClimbError(
                 f"{where}law JSON: the allocator needs a 'climb' law, got {law.get('law')!r}; "
-                "fit one with `climb fit RUNS --law climb`"
+                "fit one (`climb fit`, or climb.laws.get_law('climb'))"
             )
         try:
             law = law_from_json(law)
@@ -55,7 +55,7 @@ def climb_params_of(law: LawLike) -> tuple[ClimbParams, list[str], list[str]]:
         return params, list(law.sources_), list(law.targets_)
     raise ClimbError(
         f"the allocator needs a fitted 'climb' law, got {name!r}; fit one with "
-        "`climb fit RUNS --law climb` or climb.laws.get_law('climb')"
+        "`climb fit`, or climb.laws.get_law('climb')"
     )
 
 

@@ -418,7 +418,7 @@ def read_two_tables(
     lf, lmissing = _read_frame_checked(lpath)
     for path, frame in ((wpath, wf), (lpath, lf)):
         if key not in frame.columns:
-            raise ClimbError(f"{path}: missing key column '{key}' (use --key to name it)")
+            raise ClimbError(f"{path}: missing key column '{key}' (name it with key)")
     w_map = _column_map(list(wf.columns), key, source_names, weight_prefix, weight_suffix, wpath)
     l_map = _column_map(list(lf.columns), key, target_names, loss_prefix, loss_suffix, lpath)
     missing_src = [t for t in l_map.values() if t not in w_map.values()]
@@ -448,7 +448,7 @@ def read_two_tables(
         raise ClimbError(f"{wpath} and {lpath} share no '{key}' value; nothing to join")
     if "tokens" not in joined.columns:
         if tokens is None:
-            raise ClimbError("the tables have no 'tokens' column; give the token budget (--tokens)")
+            raise ClimbError("the tables have no 'tokens' column; give the token budget (tokens)")
         joined["tokens"] = float(tokens)
     if "params" not in joined.columns and params is not None:
         joined["params"] = float(params)
