@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from climb.allocation import allocate
+from climb.allocation import Constraints, allocate
 from climb.allocation.plan import plan_allocation
 from climb.cli import main
 from climb.cli.allocate import render_table
@@ -75,14 +75,14 @@ def test_evaluation_only_target_fitted_predicted_and_allocated(case: tuple) -> N
     pred, true = law.predict_runs(held_out)[:, x], truth.predict_runs(held_out)[:, x]
     assert np.mean(np.abs(pred - true) / true) <= 0.004
     # allocation: x1 is weighted but is no source; the result says so and predicts it
-    res = allocate(law, 1e9, weights={"x1": 3.0})
+    res = allocate(law, 1e9, constraints=Constraints(weights={"x1": 3.0}))
     assert res.sources == ["s1", "s2", "s3", "s4"] and res.eval_only == ["x1"]
     assert res.to_dict()["eval_only"]["targets"] == ["x1"]
     assert np.isclose(res.proportions.sum(), 1.0)
     x_true = truth.predict(res.proportions, 1e9)[x]
     assert abs(res.predicted_loss[x] - x_true) / x_true <= 0.01
     # ... and is close to the true optimum: regret under the true law ≤ 0.1 % (measured 6e-5)
-    best = allocate(truth, 1e9, weights={"x1": 3.0})
+    best = allocate(truth, 1e9, constraints=Constraints(weights={"x1": 3.0}))
     w = np.array([1.0, 1.0, 1.0, 1.0, 3.0])
     f_fit = float(w @ truth.predict(res.proportions, 1e9))
     f_best = float(w @ truth.predict(best.proportions, 1e9))
@@ -93,7 +93,10 @@ def test_weighting_an_evaluation_only_target_pulls_toward_its_donors(case: tuple
     _, runs, _ = case
     law = get_law("climb", seed=0).fit(runs)
     x = law.targets_.index("x1")
-    r_x = [allocate(law, 1e9, weights={"x1": w}).effective_ratio[x] for w in (0.0, 1.0, 10.0)]
+    r_x = [
+        allocate(law, 1e9, constraints=Constraints(weights={"x1": w})).effective_ratio[x]
+        for w in (0.0, 1.0, 10.0)
+    ]
     assert r_x[0] < r_x[1] < r_x[2]  # more weight on x1: more transfer into it
 
 
