@@ -68,7 +68,7 @@ def test_defaults_without_the_columns() -> None:
     assert runs.true_budget.tolist() == [True, True]
     assert runs.groups().tolist() == [0, 1]
     explicit = RunTable.from_arrays(
-        run=["x", "x-mid"], tokens=[1e9, 5e8], p=[[1, 0], [1, 0]], sources=["en", "de"],
+        run=["x", "x-mid"], tokens=[1e9, 5e8], p=[[0.6, 0.4], [0.6, 0.4]], sources=["en", "de"],
         loss=[[3.0, 4.0], [3.2, 4.1]], targets=["en", "de"], train_run=["x", "x"],
         true_budget=[True, False],
     )  # fmt: skip

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,7 @@ class CVResult:
         metrics: :class:`~climb.evaluation.metrics.Evaluation` of the pooled predictions.
         fold_metrics: one ``Evaluation`` per fold.
         by_share: ``{"zero" | "trace" | "main": {"mae", "n"}}`` of the held-out cells by the
-            target's own share (:func:`mae_by_share`).
+            target's own share (:func:`mae_by_share`; set by :func:`cross_validate`).
     """
 
     law: str
@@ -63,7 +63,7 @@ class CVResult:
     run: list[str]
     metrics: Evaluation
     fold_metrics: list[Evaluation]
-    by_share: dict[str, dict[str, float]]
+    by_share: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def per_target(self) -> dict[str, dict[str, float]]:
@@ -92,7 +92,7 @@ class CVResult:
         }
         parts = []
         for k in SHARE_CLASSES:
-            m = self.by_share[k]
+            m = self.by_share.get(k, {"mae": float("nan"), "n": 0})
             mae = "-" if m["n"] == 0 else f"{m['mae']:.4f}"
             parts.append(f"{names[k]}: MAE {mae} (n {int(m['n'])})")
         return "held-out MAE by own share: " + "; ".join(parts)
