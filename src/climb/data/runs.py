@@ -17,6 +17,9 @@ column                meaning
 ``p.<source>``        mixture proportion of ``<source>`` (≥ 0, rows sum to 1 within 1e-3)
 ``loss.<source>``     validation loss on ``<source>``'s held-out text (finite, > 0; empty = not
                       measured)
+``metric.<name>``     optional downstream metric of the model, higher is better (e.g. accuracy on
+                      a benchmark; finite; empty = not measured): :attr:`RunTable.metrics`,
+                      :attr:`RunTable.metric`, fitted by :mod:`climb.laws.metrics`
 anything else         kept as metadata (e.g. ``seed``, ``step``), ignored by the laws
 ====================  ==========================================================================
 
@@ -54,6 +57,7 @@ SUM_TOLERANCE = 1e-3
 
 P_PREFIX = "p."
 LOSS_PREFIX = "loss."
+METRIC_PREFIX = "metric."
 FORMATS = {
     ".csv": "csv",
     ".parquet": "parquet",
@@ -239,6 +243,9 @@ class RunTable:
             c for c in cols if c not in known and not c.startswith((P_PREFIX, LOSS_PREFIX))
         ]
         meta = frame[meta_cols].reset_index(drop=True).copy() if meta_cols else pd.DataFrame()
+        for c in meta_cols:  # downstream metrics live with the metadata, as numbers
+            if c.startswith(METRIC_PREFIX):
+                meta[c] = _metric(meta[c], origin, c, run)
         return cls(run, tokens, params, sources, p, targets, loss, meta, train_run, true_budget)
 
     # ------------------------------------------------------------------ files
@@ -308,6 +315,20 @@ class RunTable:
         and held-out splits take or leave whole groups."""
         index: dict[str, int] = {}
         return np.array([index.setdefault(g, len(index)) for g in self.train_run], dtype=int)
+
+    @property
+    def metrics(self) -> list[str]:
+        """Names of the downstream metrics (``metric.<name>`` columns), in column order."""
+        return [str(c)[len(METRIC_PREFIX) :] for c in self.meta.columns if str(c).startswith(METRIC_PREFIX)]  # fmt: skip
+
+    @property
+    def metric(self) -> np.ndarray:
+        """``(n, M)`` downstream metrics in :attr:`metrics` order, higher is better; NaN = not
+        measured."""
+        cols = [METRIC_PREFIX + m for m in self.metrics]
+        if not cols:
+            return np.zeros((len(self), 0))
+        return self.meta[cols].to_numpy(dtype=float)
 
     @property
     def n_train_runs(self) -> int:
@@ -719,6 +740,15 @@ def _numeric(col: pd.Series, origin: str, name: str) -> np.ndarray:
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise ClimbError(f"{origin}: row {i + 1}: column '{name}' is {col.iloc[i]!r}, not a number")
     return values.to_numpy(dtype=float)
+
+
+def _metric(col: pd.Series, origin: str, name: str, run: list[str]) -> np.ndarray:
+    """A ``metric.<name>`` column as floats: numbers or empty (not measured), never ±inf."""
+    values = _numeric(col.where(col.astype(str).str.strip() != "", None), origin, name)
+    if np.isinf(values).any():
+        i = int(np.flatnonzero(np.isinf(values))[0])
+        raise ClimbError(f"{origin}: run '{run[i]}': column '{name}' is {values[i]!r}; metrics must be finite (leave the cell empty if not measured)")  # fmt: skip
+    return values
 
 
 def _check_positive(values: np.ndarray, origin: str, name: str, run: list[str]) -> None:
