@@ -163,6 +163,13 @@ def test_cli_stats_with_tokenizer_equals_plain_loop(
     assert expected["en"]["unique_tokens"] < 0.5 * expected["en"]["bytes"]
 
 
+def test_progress_bar_counts_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_sharded(tmp_path / "corp", docs_per_shard=20, shards=2)
+    Corpus.open(root).stats(progress=True)
+    err = capsys.readouterr().err
+    assert "counting shards" in err and "7/7" in err  # 2 shards × 3 sources + ru's valid shard
+
+
 def test_streaming_carve_equals_in_memory_carve(tmp_path: Path) -> None:
     """Large enough that the one-pass carving prunes its candidates (> 640 KiB), with documents
     too big for the split, over several shards of different formats."""

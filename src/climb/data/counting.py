@@ -23,6 +23,7 @@ smallest keys, up to 400k characters (a bottom-k sketch, also mergeable across s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import os
@@ -269,6 +270,14 @@ def _ray_map(row: dict[str, Any]) -> dict[str, Any]:
     return {"i": row["i"], "result": pickle.dumps(res)}
 
 
+def _absolute(task: Task) -> Task:
+    """The task with a local file path made absolute (Ray workers may run elsewhere)."""
+    shard, tokenizer, carve = task
+    if shard.kind == "file" and "://" not in shard.url:
+        shard = dataclasses.replace(shard, url=os.path.abspath(shard.url))
+    return shard, tokenizer, carve
+
+
 def _run_ray(tasks: Sequence[Task], *, jobs: int, address: str | None, on_result: OnResult) -> None:
     try:
         import ray
@@ -287,7 +296,7 @@ def _run_ray(tasks: Sequence[Task], *, jobs: int, address: str | None, on_result
         started = True
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
-        items = [{"i": i, "task": pickle.dumps(t)} for i, t in enumerate(tasks)]
+        items = [{"i": i, "task": pickle.dumps(_absolute(t))} for i, t in enumerate(tasks)]
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
         for row in ds.map(_ray_map).iter_rows():
             res = pickle.loads(row["result"])

@@ -154,7 +154,8 @@ def load_tokenizer(spec: str | None = None) -> ByteTokenizer | HFTokenizer:
         return _from_json_file(json_file, spec)
     if spec.endswith(".json"):
         raise ClimbError(f"tokenizer {spec}: no such file")
-    return _from_pretrained(spec)
+    # a local folder is named by its absolute path, so other processes (Ray workers) find it
+    return _from_pretrained(str(path.resolve()) if path.is_dir() else spec)
 
 
 def _from_json_file(path: Path, spec: str) -> HFTokenizer:
