@@ -11,6 +11,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from climb.allocation.constraints import Constraints
 from climb.allocation.metrics import allocate_mixed, mixed_objective
 from climb.data.runs import RunTable
 from climb.errors import ClimbError
@@ -108,7 +109,7 @@ def test_allocate_mixed_is_the_optimum_of_losses_minus_metrics(nu: float) -> Non
     runs, law = runs_with_metric()
     link = MetricLink(loss_law=law, sources={"acc_s2": "s2"}).fit(runs)
     weights = {"s1": 1.0, "s2": 0.0, "s3": 1.0, "s4": 1.0}  # s2 counts only through its metric
-    mixed = allocate_mixed(link, 1e9, weights=weights, metric_weights={"acc_s2": nu})
+    mixed = allocate_mixed(link, 1e9, metric_weights={"acc_s2": nu}, constraints=Constraints(weights=weights))  # fmt: skip
     assert mixed.converged
     p = mixed.result.proportions
     f = mixed_objective(link, p, 1e9, None, weights, {"acc_s2": nu})
@@ -120,7 +121,7 @@ def test_allocate_mixed_is_the_optimum_of_losses_minus_metrics(nu: float) -> Non
     others = [mixed_objective(link, q, 1e9, None, weights, {"acc_s2": nu}) for q in rng.dirichlet(np.ones(4), 500)]  # fmt: skip
     assert f <= min(others)
     # the metric's weight moves share to its language compared with ignoring the metric
-    plain = allocate_mixed(link, 1e9, weights=weights, metric_weights={"acc_s2": 0.0})
+    plain = allocate_mixed(link, 1e9, metric_weights={"acc_s2": 0.0}, constraints=Constraints(weights=weights))  # fmt: skip
     assert mixed.predicted_metric[0] > plain.predicted_metric[0]
     assert mixed.effective_weights["s2"] > 0 == plain.effective_weights["s2"]
 

@@ -19,12 +19,13 @@ stationary point, checked against the plain weighted-loss optimum (``ν = 0``) i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from climb.allocation.constraints import Constraints
 from climb.allocation.result import AllocationResult
 from climb.allocation.solve import allocate
 from climb.errors import ClimbError
@@ -71,18 +72,19 @@ def allocate_mixed(
     tokens: float,
     params: float | None = None,
     *,
-    weights: Mapping[str, float] | None = None,
     metric_weights: Mapping[str, float],
+    constraints: Constraints | None = None,
+    method: str = "auto",
     max_iter: int = 200,
     tol: float = 1e-9,
-    **constraints: Any,
 ) -> MixedAllocation:
     """Minimize ``Σ ω_i L_i − Σ ν_m M_m`` (see the module docstring).
 
-    ``weights``: ``ω`` per loss target (default 1); ``metric_weights``: ``ν ≥ 0`` per metric of
-    ``link``; ``constraints``: ``bounds``, ``unique_tokens``, ``max_epochs``, ``method`` as for
-    :func:`~climb.allocation.solve.allocate`.
+    ``metric_weights``: ``ν ≥ 0`` per metric of ``link``; ``constraints``: bounds, caps and the
+    loss weights ``ω`` (default 1 per target), as for :func:`~climb.allocation.solve.allocate`.
     """
+    constraints = constraints or Constraints()
+    weights = constraints.weights
     law = link.loss_law
     unknown = [m for m in metric_weights if m not in link.metrics_]
     if unknown:
@@ -99,12 +101,16 @@ def allocate_mixed(
             w[law.targets_[idx[k]]] += float(slope)
         return w
 
-    res = allocate(law, tokens, params, weights=base, **constraints)
+    def solve(w: Mapping[str, float]) -> AllocationResult:
+        return allocate(law, tokens, params, method=method,
+                        constraints=dataclasses.replace(constraints, weights=dict(w)))  # fmt: skip
+
+    res = solve(base)
     w_eff, damping, converged, it = effective(res.predicted_loss), 1.0, False, 0
     prev_step = np.inf
     while it < max_iter:
         it += 1
-        new = allocate(law, tokens, params, weights=w_eff, **constraints)
+        new = solve(w_eff)
         step = float(np.max(np.abs(new.proportions - res.proportions)))
         res = new
         if step <= tol:
