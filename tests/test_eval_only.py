@@ -165,6 +165,7 @@ def test_cli_zero_share_column_fit_and_allocate(
     law = tmp_path / "law.json"
     with pytest.warns(ClimbWarning, match="x1 treated as evaluation-only"):
         assert main(["fit", str(zeros), "--out", str(law)]) == 0
+    assert "5 targets, evaluation-only: x1)" in capsys.readouterr().out
     obj = json.loads(law.read_text())
     assert obj["eval_only"] == ["x1"] and "x1" not in obj["sources"]
     capsys.readouterr()

@@ -166,9 +166,10 @@ def run_fit(args: argparse.Namespace) -> int:
     law.fit(runs)
     elapsed = time.perf_counter() - t0
     law.save(out)
+    extra = f", evaluation-only: {', '.join(law.eval_only_)}" if law.eval_only_ else ""
     print(
         f"fitted {law.name} law on {len(runs)} runs ({len(law.sources_)} sources, "
-        f"{len(law.targets_)} targets) in {elapsed:.2f} s; wrote {out}"
+        f"{len(law.targets_)} targets{extra}) in {elapsed:.2f} s; wrote {out}"
     )
     return 0
 
