@@ -141,3 +141,45 @@ def test_metrics_frame_is_metadata_for_the_laws() -> None:
     plain = RunTable.from_frame(runs.to_frame().drop(columns=["metric.acc_s2"]))
     assert plain.targets == runs.targets and np.array_equal(plain.loss, runs.loss)
     assert isinstance(runs.to_frame(), pd.DataFrame) and "metric.acc_s2" in runs.to_frame()
+
+
+def test_cli_fit_metrics_and_allocate_with_metric_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from climb.cli import main
+
+    runs, law = runs_with_metric()
+    runs.write(tmp_path / "runs.csv")
+    law.save(tmp_path / "law.json")
+    argv = ["fit-metrics", str(tmp_path / "runs.csv"), "--loss-law", str(tmp_path / "law.json"),
+            "--source", "acc_s2=s2", "--out", str(tmp_path / "metric.json")]  # fmt: skip
+    assert main(argv) == 0
+    assert "acc_s2 ← s2" in capsys.readouterr().out
+    base = ["allocate", str(tmp_path / "law.json"), "--tokens", "1e9", "--metric-law",
+            str(tmp_path / "metric.json"), "--baselines", "uniform"]  # fmt: skip
+    assert main([*base, "--weights", "s1=1,s2=0,s3=1,s4=1,metric.acc_s2=5", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    link = load_metric_law(tmp_path / "metric.json")
+    assert isinstance(link, MetricLink)
+    want = allocate_mixed(link, 1e9, metric_weights={"acc_s2": 5.0},
+                          constraints=Constraints(weights={"s1": 1, "s2": 0, "s3": 1, "s4": 1}))  # fmt: skip
+    assert list(got["proportions"].values()) == pytest.approx(
+        want.result.proportions.tolist(), abs=1e-12
+    )
+    assert (
+        got["objective"] == pytest.approx(want.objective)
+        and got["baselines"]["uniform"] > got["objective"]
+    )
+    assert main([*base, "--weights", "metric.acc_s2=5", "--format", "megatron", "--export-out", str(tmp_path / "b.txt")]) == 0  # fmt: skip
+    assert "F at uniform" in capsys.readouterr().out and (tmp_path / "b.txt").read_text().split()
+    assert main([*base, "--weights", "metric.nope=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("climb: error: metric_weights: 'nope'") and err.count("\n") == 1
+    other = random_climb_law(4, tokens=(1e8, 4e8), seed=9)
+    other.save(tmp_path / "other.json")
+    assert main(["allocate", str(tmp_path / "other.json"), *base[2:]]) == 2
+    assert "fitted on another loss law" in capsys.readouterr().err
+    assert main(["fit-metrics", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "m.json")]) == 2
+    assert "needs --loss-law" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from climb.errors import ClimbError
 VERB_MODULES = [
     "climb.cli.data",
     "climb.cli.laws",
+    "climb.cli.metrics",
     "climb.cli.allocate",
     "climb.cli.corpus",
     "climb.cli.proxy",

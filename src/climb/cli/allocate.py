@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+from typing import Any
 
 from climb.allocation.baselines import BASELINES, DEFAULT_TAU
 from climb.allocation.constraints import Constraints
@@ -70,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--level", type=float, default=0.95, help="bootstrap interval level (default 0.95)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--metric-law", metavar="FILE",
+                   help="metric law JSON (climb fit-metrics --link sigmoid): minimize weighted "
+                   "losses minus weighted metrics; weigh metrics in --weights as metric.<name>=ν")  # fmt: skip
     p.add_argument("--format", choices=list(FORMATS), help="export format for --export-out")
     p.add_argument(
         "--paths", help="YAML mapping source → data path (or list of paths) for the export"
@@ -102,6 +107,8 @@ def run_allocate(args: argparse.Namespace) -> int:
         )
     if args.bootstrap and not args.runs:
         raise ClimbError("--bootstrap needs --runs (the proxy runs to refit the law on)")
+    if args.metric_law:
+        return _run_mixed(args, names)
     msl_law = None
     if args.msl_law:
         from climb.laws import load_law
@@ -123,22 +130,71 @@ def run_allocate(args: argparse.Namespace) -> int:
         level=args.level,
         progress=_progress if args.bootstrap and sys.stderr.isatty() else None,
     )
-    if args.export_out:
-        sources = plan.result.sources
-        paths = read_paths(args.paths, sources) if args.paths else {}
-        tpe = read_tokens_per_example(args.tokens_per_example, sources) if args.tokens_per_example else {}  # fmt: skip
-        mix = Mixture(
-            proportions=plan.result.proportions_dict(), paths=paths, tokens=plan.result.tokens,
-            max_epochs=plan.problem.max_epochs, tokens_per_example=tpe,
-            meta={"law": str(args.law), "objective": args.objective, "solver": plan.result.path},
-        )  # fmt: skip
-        out = write_export(mix, args.format, args.export_out)
-        if not args.json:
-            print(f"wrote {args.format} mixture to {out}", file=sys.stderr)
+    _export(args, plan.result, plan.problem.max_epochs)
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
     else:
         print(render_table(plan))
+    return 0
+
+
+def _export(args: argparse.Namespace, result: Any, max_epochs: float | None) -> None:
+    if not args.export_out:
+        return
+    sources = result.sources
+    paths = read_paths(args.paths, sources) if args.paths else {}
+    tpe = read_tokens_per_example(args.tokens_per_example, sources) if args.tokens_per_example else {}  # fmt: skip
+    mix = Mixture(
+        proportions=result.proportions_dict(), paths=paths, tokens=result.tokens,
+        max_epochs=max_epochs, tokens_per_example=tpe,
+        meta={"law": str(args.law), "objective": args.objective, "solver": result.path},
+    )  # fmt: skip
+    out = write_export(mix, args.format, args.export_out)
+    if not args.json:
+        print(f"wrote {args.format} mixture to {out}", file=sys.stderr)
+
+
+def _run_mixed(args: argparse.Namespace, baselines: tuple[str, ...]) -> int:
+    """``--metric-law``: minimize ``Σ ω_i L_i − Σ ν_m M_m`` (docs/metrics.md)."""
+    from climb.allocation.metrics import allocate_mixed, mixed_objective
+    from climb.laws import load_law
+    from climb.laws.metrics import MetricLink, load_metric_law
+
+    if args.objective != "sum" or args.bootstrap:
+        raise ClimbError("--metric-law works with --objective sum and without --bootstrap")
+    link = load_metric_law(args.metric_law)
+    if not isinstance(link, MetricLink):
+        raise ClimbError("--metric-law: the allocator needs a link law (climb fit-metrics --link sigmoid)")  # fmt: skip
+    if json.dumps(load_law(args.law).to_json(), sort_keys=True) != json.dumps(link.loss_law.to_json(), sort_keys=True):  # fmt: skip
+        raise ClimbError(f"--metric-law: it was fitted on another loss law than {args.law}; refit it with --loss-law {args.law}")  # fmt: skip
+    base = constraints_from_args(args)
+    nu = {k.removeprefix("metric."): v for k, v in base.weights.items() if k.startswith("metric.")}
+    omega = {k: v for k, v in base.weights.items() if not k.startswith("metric.")}
+    constraints = dataclasses.replace(base, weights=omega)
+    tokens = parse_tokens(args.tokens)
+    params = None if args.params is None else parse_tokens(args.params, "--params")
+    mixed = allocate_mixed(link, tokens, params, metric_weights=nu, constraints=constraints,
+                           method=args.method)  # fmt: skip
+    plan = plan_allocation(args.law, tokens, params, constraints=constraints, method=args.method,
+                           tau=args.tau, baselines=baselines)  # fmt: skip
+    res = mixed.result
+    _export(args, res, constraints.max_epochs)
+    others = {n: mixed_objective(link, r.proportions, tokens, params, omega, nu) for n, r in plan.baselines.items()}  # fmt: skip
+    if args.json:
+        obj = {"proportions": res.proportions_dict(), "objective": mixed.objective,
+               "predicted_loss": dict(zip(res.targets, map(float, res.predicted_loss))),
+               "predicted_metric": dict(zip(mixed.metrics, map(float, mixed.predicted_metric))),
+               "effective_weights": mixed.effective_weights, "iterations": mixed.nit,
+               "converged": mixed.converged, "baselines": others}  # fmt: skip
+        print(json.dumps(obj, indent=2))
+        return 0
+    lines = [f"climb allocate (losses and metrics): D* = {tokens:.4g}; F = Σ ω L − Σ ν M = {mixed.objective:.6g} "
+             f"({mixed.nit} fixed-point it, {'converged' if mixed.converged else 'NOT converged'}; solver {res.path})"]  # fmt: skip
+    lines += [f"  {s:<10} p {p:.4f}" for s, p in zip(res.sources, res.proportions)]
+    lines += [f"  loss.{t:<10} {v:.4f} (ω̃ {mixed.effective_weights[t]:.4g})" for t, v in zip(res.targets, res.predicted_loss)]  # fmt: skip
+    lines += [f"  metric.{m:<8} {v:.4f} (ν {nu.get(m, 0.0):g})" for m, v in zip(mixed.metrics, mixed.predicted_metric)]  # fmt: skip
+    lines += [f"  F at {n}: {f:.6g} (gap {f - mixed.objective:+.3g})" for n, f in others.items()]
+    print("\n".join(lines))
     return 0
 
 
