@@ -222,16 +222,19 @@ def _compressed(url: str) -> bool:
 
 def _raw_lines(fh: IO[bytes], chunk: int = 1 << 20) -> Iterator[bytes]:
     """Lines of a binary stream (ending in ``\n`` but maybe the last), read ``chunk`` bytes at a
-    time: compressed streams need not support ``readline``."""
-    rest = b""
-    while True:
-        data = fh.read(chunk)
-        if not data:
-            break
-        lines = (rest + data).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
+    time: compressed streams need not support ``readline``. A line longer than a chunk is
+    gathered in pieces (no quadratic copying)."""
+    pending: list[bytes] = []
+    while data := fh.read(chunk):
+        lines = data.split(b"\n")
+        if len(lines) == 1:
+            pending.append(data)
+            continue
+        yield b"".join([*pending, lines[0], b"\n"])
+        pending = [lines[-1]] if lines[-1] else []
+        for line in lines[1:-1]:
             yield line + b"\n"
+    rest = b"".join(pending)
     if rest:
         yield rest
 
