@@ -182,6 +182,6 @@ def read_allocation(path: str | Path) -> tuple[AllocationResult, dict[str, Alloc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ClimbError(
             f"{path}: not an allocation (bad or missing field {exc}); "
-            "pass the JSON written by 'climb allocate --json'"
+            "pass the JSON that climb allocate prints (or the demo's allocation.json)"
         ) from None
     return result, baselines
