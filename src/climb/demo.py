@@ -371,6 +371,8 @@ def stage_allocation(
             seed=cfg.seed,
             level=cfg.interval_level,
         )
+    for w in alloc.warnings:
+        ctx.log(f"note: {w}")
     _write_json(ctx.out / "allocation.json", alloc.to_dict())
     return alloc
 
@@ -429,6 +431,7 @@ def stage_report(
         "Caveat: many documents are translations of the same English originals, which can "
         "inflate measured transfer between languages.",
     ]
+    notes += [f"Allocation warning: {w}" for w in alloc.warnings]
     if laws.cv_failed:
         notes.append(
             "Laws that failed: " + "; ".join(f"{k}: {v}" for k, v in laws.cv_failed.items())
