@@ -13,10 +13,10 @@ import pytest
 from climb.allocation.result import AllocationResult, read_allocation
 from climb.cli import main
 from climb.data.runs import RunTable
-from climb.evaluation.cv import CVResult
+from climb.evaluation.cv import CVResult, mae_by_share, own_shares
 from climb.evaluation.metrics import evaluate_predictions
 from climb.laws import law_from_json
-from climb.report import build_report
+from climb.report import build_report, share_errors
 from climb.report.html import fmt
 from climb.verification import MixtureOutcome, VerificationResult
 
@@ -161,6 +161,14 @@ def test_report_has_every_figure_embedded_and_offline(inputs, tmp_path: Path) ->
         assert f"<td>{fmt(c.overall['mae'])}</td>" in html
         assert f"<td>{fmt(c.overall['spearman'])}</td>" in html
     assert cv["climb"].overall["mae"] < cv["isolated"].overall["mae"]
+    # and the held-out MAE by own share (p = 0 / trace / main), from the predictions
+    for c in cv.values():
+        share = mae_by_share(c.predictions, runs.loss, runs.p)
+        assert json.dumps(share_errors(c, runs)) == json.dumps(share) and share["main"]["n"] > 0
+        for k in ("zero", "trace", "main"):
+            if share[k]["n"]:
+                assert f"<td>{fmt(share[k]['mae'])}</td>" in html
+    assert f"MAE p = 0 (n {share['zero']['n']})" in html
     # the allocation table has the objective gap of the baseline to climb
     assert f"<td>{fmt(7.1 - 7.0)}</td>" in html and "active-set-eta" in html
 
@@ -270,3 +278,11 @@ def test_cli_report_bad_input_is_one_line(inputs, tmp_path: Path, capsys, change
     err = capsys.readouterr().err
     assert err.startswith("climb: error: ") and needle in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_own_shares_of_an_evaluation_only_target_are_zero() -> None:
+    runs = RunTable.from_arrays(
+        run=["a", "b"], tokens=[1e3, 1e3], p=np.array([[0.3, 0.7], [1.0, 0.0]]),
+        sources=["en", "fr"], loss=np.full((2, 3), 2.0), targets=["en", "fr", "xx"],
+    )  # fmt: skip
+    assert own_shares(runs).tolist() == [[0.3, 0.7, 0.0], [1.0, 0.0, 0.0]]

@@ -48,7 +48,7 @@ from climb.laws.base import Law
 from climb.proxy.config import ModelConfig, TrainConfig
 from climb.proxy.design import Plan
 from climb.proxy.executors import Executor
-from climb.report import Report, heldout_errors
+from climb.report import Report, median_abs_error, share_errors
 from climb.verification import VerificationResult
 
 PREFERRED_LANGUAGES = ("en", "fr", "ru", "ja", "ko", "hi", "ar", "el", "zh", "de", "es", "pl")
@@ -63,6 +63,9 @@ others."""
 
 ALL_BASELINES = ("uniform", "natural", "temperature", "unimax", "isolated", "msl")
 """Every baseline mixture of the allocator (``climb demo --full`` verifies them all)."""
+
+SHARE_LABELS = {"zero": "p=0", "trace": "p<1%", "main": "p≥1%"}
+"""Short names of the CV error's own-share classes (:data:`climb.evaluation.cv.SHARE_CLASSES`)."""
 
 BASELINE_LAWS = ("climb-msl", "isolated", "msl", "dml", "regression")
 """Laws cross-validated next to ``climb`` (each skipped with a note if it fails)."""
@@ -194,12 +197,15 @@ class DemoResult:
         out = [f"languages: {', '.join(self.languages)}; {len(self.runs)} run-table rows"]
         out.append("cross-validated prediction error (whole runs held out), bits/byte:")
         for name, c in sorted(self.cv.items(), key=lambda kv: kv[1].overall.get("mae", math.inf)):
-            extra = heldout_errors(c.predictions, c.targets, self.runs)
+            share = share_errors(c, self.runs)
             out.append(
                 f"  {name:<11} MAE {c.overall.get('mae', math.nan):.4f}  "
-                f"Spearman {c.overall.get('spearman', math.nan):+.3f}  "
-                f"(MAE where p_i > 0: {extra['mae_in_mixture']:.4f}, "
-                f"median AE {extra['median_ae']:.4f})"
+                f"Spearman {c.overall.get('spearman', math.nan):+.3f}  (by own share: "
+                + ", ".join(
+                    f"{SHARE_LABELS[k]} " + (f"{share[k]['mae']:.4f}" if share[k]["n"] else "–")
+                    for k in SHARE_LABELS
+                )
+                + f"; median AE {median_abs_error(c):.4f})"
             )
         for name, why in self.cv_failed.items():
             out.append(f"  {name:<11} failed: {why}")

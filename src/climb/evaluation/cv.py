@@ -98,6 +98,13 @@ class CVResult:
         return "held-out MAE by own share: " + "; ".join(parts)
 
 
+def own_shares(runs: RunTable) -> np.ndarray:
+    """``(n, T)``: each target's own share ``p_i`` in each row's mixture; 0 for an
+    evaluation-only target (never trained on)."""
+    cols = runs.target_columns
+    return np.where(cols >= 0, runs.p[:, np.maximum(cols, 0)], 0.0)
+
+
 def mae_by_share(
     predictions: np.ndarray, observed: np.ndarray, shares: np.ndarray
 ) -> dict[str, dict[str, float]]:
@@ -198,7 +205,7 @@ def cross_validate(
         law=name, folds=int(folds), seed=int(seed), fold=fold, predictions=pred,
         observed=runs.loss.copy(), targets=list(runs.targets), run=list(runs.run),
         metrics=metrics, fold_metrics=fold_metrics,
-        by_share=mae_by_share(pred, runs.loss, runs.p[:, runs.target_columns]),
+        by_share=mae_by_share(pred, runs.loss, own_shares(runs)),
     )  # fmt: skip
 
 
@@ -220,4 +227,5 @@ __all__ = [
     "fold_assignment",
     "kfold_indices",
     "mae_by_share",
+    "own_shares",
 ]

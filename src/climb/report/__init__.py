@@ -8,11 +8,12 @@ from climb.report.sections import (
     Figure,
     Section,
     allocation_section,
-    heldout_errors,
     interactions_section,
+    median_abs_error,
     observed_effective_ratios,
     overview_section,
     prediction_section,
+    share_errors,
     verification_section,
 )
 
@@ -22,10 +23,11 @@ __all__ = [
     "Section",
     "allocation_section",
     "build_report",
-    "heldout_errors",
     "interactions_section",
+    "median_abs_error",
     "observed_effective_ratios",
     "overview_section",
     "prediction_section",
+    "share_errors",
     "verification_section",
 ]

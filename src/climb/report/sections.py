@@ -19,7 +19,7 @@ import numpy as np
 from climb.allocation.result import AllocationResult
 from climb.data.runs import RunTable
 from climb.errors import ClimbError
-from climb.evaluation.cv import CVResult
+from climb.evaluation.cv import SHARE_CLASSES, CVResult, mae_by_share, own_shares
 from climb.laws.base import Law
 from climb.report import figures
 from climb.report import html as H
@@ -66,17 +66,23 @@ def overview_section(runs: RunTable, law: Law, notes: Sequence[str] = ()) -> Sec
     return Section("Overview", "\n".join(parts))
 
 
+SHARE_HEADERS = {"zero": "MAE p = 0", "trace": "MAE 0 < p < 1%", "main": "MAE p ≥ 1%"}
+
+
 def _cv_table(cv: Mapping[str, CVResult], runs: RunTable) -> str:
     rows: list[list[Any]] = []
+    counts: dict[str, int] = {}
     for name, c in cv.items():
-        extra = heldout_errors(c.predictions, c.targets, runs)
+        share = share_errors(c, runs)
+        for k in SHARE_CLASSES:
+            counts.setdefault(k, int(share[k]["n"]))
         rows.append(
             [
                 name,
                 c.folds,
                 c.overall.get("mae", math.nan),
-                extra["mae_in_mixture"],
-                extra["median_ae"],
+                *[share[k]["mae"] for k in SHARE_CLASSES],
+                median_abs_error(c),
                 c.overall.get("spearman", math.nan),
                 c.overall.get("mape", math.nan),
                 c.overall.get("r2", math.nan),
@@ -84,14 +90,24 @@ def _cv_table(cv: Mapping[str, CVResult], runs: RunTable) -> str:
         )
     maes = np.array([float(r[2]) for r in rows])
     best = int(np.nanargmin(maes)) if np.isfinite(maes).any() else None
-    header = ["law", "folds", "MAE", "MAE where p_i > 0", "median AE", "Spearman ρ", "MAPE", "R²"]
+    header = [
+        "law",
+        "folds",
+        "MAE",
+        *[f"{SHARE_HEADERS[k]} (n {counts.get(k, 0)})" for k in SHARE_CLASSES],
+        "median AE",
+        "Spearman ρ",
+        "MAPE",
+        "R²",
+    ]
     return "\n".join(
         [
-            "<p>Cross-validated prediction error (out-of-fold, all targets):</p>",
+            "<p>Cross-validated prediction error (out-of-fold, all targets), and its MAE by the "
+            "target's own share p in the held-out mixture:</p>",
             H.table(header, rows, best_row=best),
-            '<p class="note">MAE where p_i &gt; 0 leaves out the cells of languages absent from '
-            "a held-out mixture: there the law's r_i comes from transfer alone and can be near "
-            "0, where loss laws of the form B (r D)^-β diverge.</p>",
+            '<p class="note">Cells where p = 0 ask a law for a language absent from the held-out '
+            "mixture: its r_i comes from transfer alone and can be near 0, where loss laws of the "
+            "form B (r D)^-β diverge; they can dominate the plain MAE.</p>",
         ]
     )
 
@@ -355,26 +371,19 @@ def observed_effective_ratios(law: Law, runs: RunTable) -> tuple[np.ndarray, np.
     )
 
 
-def heldout_errors(oof: np.ndarray, targets: Sequence[str], runs: RunTable) -> dict[str, float]:
-    """Robust summaries of out-of-fold errors ``oof`` (``(n, T)`` over ``targets``).
+def share_errors(c: CVResult, runs: RunTable) -> dict[str, dict[str, float]]:
+    """``c.by_share`` (:func:`climb.evaluation.cv.mae_by_share`); computed from ``runs`` for a
+    result made without it."""
+    if c.by_share:
+        return c.by_share
+    return mae_by_share(c.predictions, c.observed, own_shares(runs))
 
-    ``mae_in_mixture``: MAE over the cells whose target has its own share ``p_i > 0`` in the
-    run; ``median_ae``: median absolute error over all cells.
-    """
-    pred = np.asarray(oof, dtype=float)
-    obs = np.full(pred.shape, np.nan)
-    own = np.zeros(pred.shape, dtype=bool)
-    for k, t in enumerate(targets):
-        if t in runs.targets:
-            obs[:, k] = runs.loss[:, runs.targets.index(t)]
-        if t in runs.sources:
-            own[:, k] = runs.p[:, runs.sources.index(t)] > 0
-    err = np.abs(pred - obs)
+
+def median_abs_error(c: CVResult) -> float:
+    """Median absolute out-of-fold error over every predicted, measured cell."""
+    err = np.abs(np.asarray(c.predictions, dtype=float) - np.asarray(c.observed, dtype=float))
     ok = np.isfinite(err)
-    return {
-        "mae_in_mixture": float(err[ok & own].mean()) if (ok & own).any() else math.nan,
-        "median_ae": float(np.median(err[ok])) if ok.any() else math.nan,
-    }
+    return float(np.median(err[ok])) if ok.any() else math.nan
 
 
 def _align(arr: np.ndarray, have: Sequence[str], want: Sequence[str], n: int) -> np.ndarray:
