@@ -94,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_allocate(args: argparse.Namespace) -> int:
     if bool(args.format) != bool(args.export_out):
         raise ClimbError(
-            "--format and --export-out go together (e.g. --format megatron --export-out blend.args)"
+            "--format and --export-out go together (e.g. --format megatron --export-out blend.txt)"
         )
     for flag, value in (("--paths", args.paths), ("--tokens-per-example", args.tokens_per_example)):
         if value and not args.export_out:
