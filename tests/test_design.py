@@ -173,8 +173,8 @@ def test_design_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["--sources", "de", "xx"], "no source 'xx'"),
         (["--sources", "de", "en", "--tokens", "many"], "--tokens 'many'"),
-        (["--sources", "de", "en", "--runs", "1"], "--runs 1 is too few"),
-        (["--sources", "de", "en", "--runs", "3", "--schedule", "cosine"], "--runs 3 is too few"),
+        (["--sources", "de", "en", "--runs", "1"], "n_runs=1 is too few"),
+        (["--sources", "de", "en", "--runs", "3", "--schedule", "cosine"], "n_runs=3 is too few"),
         (["--sources", "de", "en", "--model", "big"], "--model 'big'"),
         (["--sources", "de", "en", "--train-opt", "lr=-1"], "lr"),
     ],

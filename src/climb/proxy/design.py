@@ -420,9 +420,7 @@ def design_runs(
     if warn:
         caps.warn()
     if not runs:
-        raise ClimbError(
-            "design: every run broke the data caps; lower --tokens or raise --max-epochs"
-        )
+        raise ClimbError("design: every run broke the data caps; lower tokens or raise max_epochs")
     train = (train if train is not None else TrainConfig()).model_copy(
         update={"schedule": schedule}
     )
@@ -450,7 +448,7 @@ def design_runs(
         shown = "; ".join(report.problems[:3])
         more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
         warnings.warn(
-            f"design: some interactions may not be identifiable: {shown}{more}; add --runs or budgets",
+            f"design: some interactions may not be identifiable: {shown}{more}; add runs (n_runs) or budgets",
             ClimbWarning,
             stacklevel=2,
         )
@@ -468,23 +466,25 @@ def _check_design_args(
 ) -> None:
     K = len(sources)
     if K < 2:
-        raise ClimbError("--sources: give at least 2 sources (a mixture law needs a mixture)")
+        raise ClimbError("sources: give at least 2 sources (a mixture law needs a mixture)")
     if len(set(sources)) != K:
         dup = next(s for s in sources if sources.count(s) > 1)
-        raise ClimbError(f"--sources: '{dup}' is listed twice")
+        raise ClimbError(f"sources: '{dup}' is listed twice")
     if not budgets or any(b <= 0 for b in budgets):
-        raise ClimbError("--tokens: give one or more positive token budgets, e.g. --tokens 1M 2M")
+        raise ClimbError(
+            "tokens: give one or more positive token budgets, e.g. [1_000_000, 2_000_000]"
+        )
     if schedule not in ("wsd", "cosine"):
         raise ClimbError(f"schedule must be 'wsd' or 'cosine', got {schedule!r}")
     need = K if schedule == "wsd" else K * len(budgets)
     if n_runs < need:
         where = "" if schedule == "wsd" else f" at {len(budgets)} budget(s)"
         raise ClimbError(
-            f"--runs {n_runs} is too few: the {K} monolingual runs alone need {need} runs{where}; "
-            f"use --runs ≥ {3 * need} for a useful design"
+            f"n_runs={n_runs} is too few: the {K} monolingual runs alone need {need} runs{where}; "
+            f"use n_runs ≥ {3 * need} for a useful design"
         )
     if max_epochs is not None and max_epochs <= 0:
-        raise ClimbError(f"--max-epochs {max_epochs:g}: must be > 0")
+        raise ClimbError(f"max_epochs={max_epochs:g}: must be > 0")
     if unique_tokens is not None:
         missing = [s for s in sources if s not in unique_tokens]
         if missing:
@@ -497,7 +497,9 @@ def _check_design_args(
                 f"source '{bad[0]}' has {unique_tokens[bad[0]]} unique tokens; it is empty"
             )
     if max_epochs is not None and unique_tokens is None:
-        raise ClimbError("--max-epochs needs the unique-token counts of the sources (a corpus)")
+        raise ClimbError(
+            "max_epochs needs unique_tokens (the unique-token counts of the sources, e.g. of a corpus)"
+        )
     for sh in pair_shares:
         if not 0 < sh < 1:
             raise ClimbError(f"pair share {sh:g} must lie strictly between 0 and 1")
@@ -526,7 +528,7 @@ class _Caps:
         for what, ids, advice in (
             ("were repaired (excess moved to their other sources)", self.repaired, ""),
             ("were shortened to the largest budget their mixture can hold", self.shortened, ""),
-            ("were dropped", self.dropped, "; lower --tokens or raise --max-epochs"),
+            ("were dropped", self.dropped, "; lower tokens or raise max_epochs"),
         ):
             if ids:
                 warnings.warn(
