@@ -10,17 +10,16 @@ where it stopped, finished runs are never retrained):
    languages cut to their first ``cap`` bytes of training documents (so the ≤ 4-epoch cap binds
    at the target budget); ``par-<lang>`` sources hold the parallel pages (evaluated, never
    trained on);
-2. **proxies** — ``design_runs`` (monolingual runs, pairs, Dirichlet mixtures; the same
-   mixtures at both budgets) at two budgets ``D₁ < D₂``; every proxy row is a run that finished
-   its own LR schedule at its budget (a true budget; no mid-schedule checkpoints) →
-   ``proxies.db``;
+2. **proxies** — ``design_runs`` (monolingual runs, pairs, Dirichlet mixtures) with the WSD
+   schedule: one run per mixture at ``D₂`` with a cooldown branch at ``D₁ = D₂/2``, so both rows
+   of every mixture are true budgets (the LR schedule finished there) → ``proxies.db``;
 3. **allocation** — laws fitted on the proxies (``climb`` default, ``isolated``, ``msl``), the
    target budget ``D* = --scale · D₂`` with the same data caps (``p_i D* ≤ 4 U_i``): Climb's
    two-step allocation, the isolated-law optimum (fitted isolated law, same allocator), the MSL
    optimum, uniform, natural, temperature (τ = 3.33), UniMax → ``allocation.json`` (written once
    and reused, so a resumed study trains exactly the same mixtures);
-4. **verification** — every mixture trained at ``D*`` with ``--seeds`` seeds (init and data
-   order), seed by seed (all mixtures of seed 0 first, so partial results are paired) →
+4. **verification** — every mixture trained at ``D*`` (the same WSD schedule: constant LR, then
+   a cooldown over the last 20 %) with ``--seeds`` seeds (init and data order), seed by seed (all mixtures of seed 0 first, so partial results are paired) →
    ``verify.db``; each run is also evaluated on the parallel pages;
 5. **results** — per mixture, the realized mean validation loss over the scenario's languages
    (bits per byte) per seed; Climb minus each baseline, paired by seed, mean and 95 %
@@ -82,7 +81,7 @@ class Scenario:
     name: str
     languages: tuple[str, ...]
     caps: dict[str, int] = field(default_factory=dict)
-    proxy_runs: int = 48
+    proxy_runs: int = 24
     note: str = ""
 
 
@@ -97,12 +96,12 @@ SCENARIOS = {
     "demo": Scenario(
         "demo",
         ("en", "fr", "ru", "ja", "ko", "hi"),
-        proxy_runs=36,
+        proxy_runs=18,
         note="the languages of `climb demo` (five scripts, one related pair en/fr)",
     ),
 }
 
-MODEL = ModelConfig(d_model=128, n_layers=3, n_heads=4, context=128)
+MODEL = ModelConfig(d_model=64, n_layers=2, n_heads=2, context=128)
 QUICK_MODEL = ModelConfig(d_model=32, n_layers=1, n_heads=2, context=64)
 FAST = True
 """torch.compile + bf16 autocast when a C compiler is there (``--quick``: off)."""
@@ -112,7 +111,7 @@ def train_config(seed: int) -> TrainConfig:
     fast = FAST and (shutil.which("cc") is not None or shutil.which("gcc") is not None)
     return TrainConfig(
         batch_size=8, seed=seed, checkpoints=(), eval_bytes=20480, threads=1,
-        compile=fast, bf16=fast,
+        compile=fast, bf16=fast, schedule="wsd",
     )  # fmt: skip
 
 
@@ -181,7 +180,7 @@ def proxy_plan(sc: Scenario, corpus: Path, budgets: list[int]) -> tuple[Plan, di
         warnings.simplefilter("ignore")
         plan = design_runs(
             list(sc.languages), budgets, sc.proxy_runs, seed=0, unique_tokens=unique,
-            max_epochs=MAX_EPOCHS, model=MODEL, train=train_config(0),
+            max_epochs=MAX_EPOCHS, model=MODEL, train=train_config(0), schedule="wsd",
         )  # fmt: skip
     return plan, unique
 
@@ -376,6 +375,47 @@ def table(evidence: dict, seeds: int) -> str:
     return "\n".join(lines)
 
 
+def plot(evidence: dict, path: Path) -> Path | None:
+    """Per scenario: each mixture's mean loss per seed (dots) and mean (bar), Climb first."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    scen = {n: s for n, s in evidence["scenarios"].items() if any(
+        m["losses"] for m in s["mixtures"].values())}  # fmt: skip
+    if not scen:
+        return None
+    fig = Figure(figsize=(5.2 * len(scen), 6.4))
+    FigureCanvasAgg(fig)
+    for k, (name, sc) in enumerate(scen.items()):
+        ax = fig.add_subplot(2, len(scen), k + 1)
+        names = list(sc["mixtures"])
+        for i, m in enumerate(names):
+            x = np.asarray(sc["mixtures"][m]["losses"])
+            if x.size:
+                ax.bar(i, x.mean(), color="tab:blue" if m == "climb" else "0.7", width=0.6)
+                ax.plot(np.full(x.size, i), x, "k.", ms=4)
+        allx = np.concatenate([np.asarray(v["losses"]) for v in sc["mixtures"].values()])
+        span = max(float(allx.max() - allx.min()), 1e-3)
+        ax.set_ylim(float(allx.min()) - 0.5 * span, float(allx.max()) + 0.3 * span)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("mean valid. loss (bits/byte)", fontsize=8)
+        ax.set_title(f"{name}: D* = {sc['target_tokens']:,} tokens (dots: seeds)", fontsize=9)
+        bx = fig.add_subplot(2, len(scen), len(scen) + k + 1)
+        base = [b for b, p in sc["paired"].items() if p["ci_low"] is not None]
+        for i, b in enumerate(base):
+            p = sc["paired"][b]
+            err = [[p["mean_diff"] - p["ci_low"]], [p["ci_high"] - p["mean_diff"]]]
+            color = {"win": "tab:green", "loss": "tab:red"}.get(p["verdict"], "0.3")
+            bx.errorbar(i, p["mean_diff"], yerr=err, fmt="o", color=color, capsize=3)
+        bx.axhline(0.0, color="k", lw=0.8)
+        bx.set_xticks(range(len(base)), base, rotation=30, ha="right", fontsize=8)
+        bx.set_ylabel("Climb − baseline, 95% CI", fontsize=8)
+        bx.set_title("paired by seed (below 0: Climb better)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
 # ---------------------------------------------------------------------- driver
 def remaining_tokens(sc: Scenario, where: Path, budgets: list[int], target: int, seeds: int) -> int:
     """Tokens still to train (an upper bound before the allocation exists: 7 mixtures)."""
@@ -383,8 +423,11 @@ def remaining_tokens(sc: Scenario, where: Path, budgets: list[int], target: int,
     if (where / "verify.db").exists():
         with RunStore(where / "verify.db", create=False) as rs:
             done = set(rs.finished())
-    per_budget = sc.proxy_runs // len(budgets)
-    proxies = per_budget * sum(budgets) if not (where / "proxies.db").exists() else 0
+    cooldown = train_config(0).cooldown_frac * sum(sorted(budgets)[:-1])
+    proxies = int(sc.proxy_runs * (max(budgets) + cooldown))
+    if (where / "proxies.db").exists():
+        with RunStore(where / "proxies.db", create=False) as rs:
+            proxies = int(proxies * max(0.0, 1 - len(rs) / sc.proxy_runs))
     n_mix = 7
     if (where / "allocation.json").exists():
         alloc = json.loads((where / "allocation.json").read_text(encoding="utf-8"))
@@ -403,7 +446,8 @@ def run_scenario(sc: Scenario, args: argparse.Namespace, executor: Any) -> None:
     print(f"[{sc.name}] proxies: {len(plan)} runs at {budgets} tokens", flush=True)
     run_sweep(plan, where / "proxies.db", corpus=corpus, executor=executor, progress=False)
     with RunStore(where / "proxies.db", create=False) as rs:
-        runs = rs.to_run_table(final_only=True).select_targets(list(sc.languages))
+        table = rs.to_run_table()
+    runs = table.subset(table.true_budget).select_targets(list(sc.languages))
     alloc = allocation(sc, where, runs, unique, target)
     mix = ", ".join(f"{s} {v:.3f}" for s, v in alloc["mixtures"]["climb"].items())
     print(f"[{sc.name}] climb at D* = {target:,}: {mix}", flush=True)
@@ -435,7 +479,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--proxy-tokens", type=float, nargs="+", default=[50_000, 100_000])
+    ap.add_argument("--proxy-tokens", type=float, nargs="+", default=[40_000, 80_000])
     ap.add_argument("--scale", type=float, default=10.0, help="D* / largest proxy budget")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rate", type=float, default=15_000, help="tokens/s for the time estimate")
@@ -466,6 +510,7 @@ def main() -> None:
                 raise
     evidence = write_results(args.scenarios, args.seeds, settings(args))
     print(table(evidence, args.seeds))
+    plot(evidence, OUT / "evidence.png")
 
 
 if __name__ == "__main__":
