@@ -89,9 +89,9 @@ SCENARIOS = {
     "transfer": Scenario(
         "transfer",
         ("es", "pt", "fr", "ca", "ru", "uk", "zh", "ja"),
-        caps={"ca": 30_000},
+        caps={"ca": 12_000},
         note="related languages sharing script and vocabulary (es, pt, fr, ca; ru, uk; zh, ja); "
-        "ca cut to 30 kB of training text, so 4 epochs bind at the target budget",
+        "ca cut to 12 kB of training text, so 4 epochs bind at the target budget",
     ),
     "demo": Scenario(
         "demo",
@@ -110,7 +110,7 @@ FAST = True
 def train_config(seed: int) -> TrainConfig:
     fast = FAST and (shutil.which("cc") is not None or shutil.which("gcc") is not None)
     return TrainConfig(
-        batch_size=8, seed=seed, checkpoints=(), eval_bytes=20480, threads=1,
+        batch_size=8, seed=seed, checkpoints=(), eval_bytes=12288, threads=1,
         compile=fast, bf16=fast, schedule="wsd",
     )  # fmt: skip
 
@@ -479,7 +479,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--proxy-tokens", type=float, nargs="+", default=[40_000, 80_000])
+    ap.add_argument("--proxy-tokens", type=float, nargs="+", default=[20_000, 40_000])
     ap.add_argument("--scale", type=float, default=10.0, help="D* / largest proxy budget")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rate", type=float, default=15_000, help="tokens/s for the time estimate")

@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "data" / "parallel")
     ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/climb-lohelp-cache"))
     ap.add_argument("--min-translated", type=float, default=0.9)
-    ap.add_argument("--target-bytes", type=int, default=8_000, help="English bytes to keep")
+    ap.add_argument("--target-bytes", type=int, default=5_000, help="English bytes to keep")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     langs = [s.strip() for s in args.languages.split(",") if s.strip()]
