@@ -61,7 +61,7 @@ from climb.allocation.plan import plan_allocation
 from climb.data.corpus import Corpus, embedded_corpus_path
 from climb.data.store import RunStore
 from climb.errors import ClimbError
-from climb.laws import get_law
+from climb.laws import get_law, law_from_json
 from climb.proxy.config import ModelConfig, TrainConfig
 from climb.proxy.design import Plan, PlannedRun, design_runs
 from climb.proxy.executors import make_executor
@@ -216,15 +216,11 @@ def allocation(sc: Scenario, where: Path, runs: Any, unique: dict[str, int], tar
     for name, res in plan.baselines.items():
         mixtures[name] = res.proportions_dict()
     mixtures = {m: _clean(p, langs) for m, p in mixtures.items()}
-    predicted = {
-        m: float(np.mean(laws["climb"].predict([p[s] for s in langs], float(target), n_params)))
-        for m, p in mixtures.items()
-    }
     out = {
         "target_tokens": target,
         "mixtures": mixtures,
-        "climb_predicted_mean_loss": predicted,
         "climb_path": plan.result.path,
+        "model_params": n_params,
         "unique_tokens": unique,
         "laws": {n: law.to_json() for n, law in laws.items()},
     }
@@ -295,21 +291,28 @@ def results(sc: Scenario, where: Path, seeds: int) -> tuple[dict, dict] | None:
         row = table.run.index(rid)
         return float(np.mean([table.loss[row, table.targets.index(t)] for t in cols]))
 
+    law = law_from_json(alloc["laws"]["climb"])
+    n_params = float(alloc.get("model_params", MODEL.non_embedding_params()))
     mixtures: dict[str, Any] = {}
     details: dict[str, Any] = {}
     for name, mix in alloc["mixtures"].items():
+        pred = law.predict([mix[s] for s in law.sources_], float(alloc["target_tokens"]), n_params)
         got = []
         for seed in range(seeds):
             rid = verify_runs(alloc["mixtures"], seed)[name]
             loss = mean_loss(rid, langs)
             if loss is not None:
-                got.append((seed, loss, mean_loss(rid, par), rid))
+                row = table.run.index(rid)
+                per = {t: float(table.loss[row, table.targets.index(t)]) for t in langs + par}
+                got.append((seed, loss, mean_loss(rid, par), rid, per))
         mixtures[name] = {"proportions": mix, "seeds": [g[0] for g in got],
                           "losses": [g[1] for g in got]}  # fmt: skip
         details[name] = {
             "parallel_losses": [g[2] for g in got],
             "runs": [g[3] for g in got],
-            "climb_predicted_mean_loss": alloc["climb_predicted_mean_loss"][name],
+            "per_language": [g[4] for g in got],
+            "climb_predicted": {t: float(v) for t, v in zip(law.targets_, pred)},
+            "climb_predicted_mean_loss": float(np.mean(pred)),
         }
     pairs: dict[str, Any] = {}
     pairs_par: dict[str, Any] = {}
