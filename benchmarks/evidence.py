@@ -280,7 +280,8 @@ def results(sc: Scenario, where: Path, seeds: int) -> tuple[dict, dict] | None:
     if not apath.exists() or not vpath.exists():
         return None
     alloc = json.loads(apath.read_text(encoding="utf-8"))
-    with RunStore(vpath, create=False) as rs:
+    with RunStore(vpath, create=False) as rs, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # par-* columns are 0 in every run: evaluation-only
         table = rs.to_run_table(final_only=True)
     langs = list(sc.languages)
     par = [t for t in table.targets if t.startswith("par-")]
