@@ -236,13 +236,13 @@ def test_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     )
     _expect_error(capsys, ["cv", str(runs), "--folds", "5"], "more than the 2 runs")
     _expect_error(capsys, ["simulate", "--sources", "0", "--out", str(tmp_path / "s.csv")],
-                  "--sources must be an integer ≥ 1")  # fmt: skip
+                  "sources must be an integer ≥ 1")  # fmt: skip
     _expect_error(capsys, ["simulate", "--noise", "-1", "--out", str(tmp_path / "s.csv")],
-                  "--noise must be ≥ 0")  # fmt: skip
+                  "noise must be ≥ 0")  # fmt: skip
     _expect_error(capsys, ["simulate", "--out", str(tmp_path / "s.txt")], "use a .csv")
     _expect_error(capsys, ["simulate", "--eta", "0", "--out", str(tmp_path / "s.csv")],
-                  "--eta must be in (0, 1]")  # fmt: skip
+                  "eta must be in (0, 1]")  # fmt: skip
     _expect_error(capsys, ["simulate", "--eta", "1.5", "--out", str(tmp_path / "s.csv")],
-                  "--eta must be in (0, 1]")  # fmt: skip
+                  "eta must be in (0, 1]")  # fmt: skip
     _expect_error(capsys, ["fit", str(runs), "--law", "msl", "--transfer", "linear", "--out",
                            str(tmp_path / "l.json")], "--transfer applies to climb-family laws")  # fmt: skip

@@ -302,7 +302,7 @@ def test_bad_hyper_parameters() -> None:
         ClimbLaw(fit_kappa=True).fit(runs)
     with pytest.raises(ClimbError, match="transfer must be 'saturating' or 'linear', got 'log'"):
         ClimbLaw(transfer="log").fit(runs)  # type: ignore[arg-type]
-    with pytest.raises(ClimbError, match="--eta must be in"):
+    with pytest.raises(ClimbError, match="eta must be in"):
         simulate(3, 20, eta=1.5)
 
 

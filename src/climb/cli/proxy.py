@@ -10,6 +10,12 @@ from climb.errors import ClimbError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    _register_design(sub)
+    _register_sweep(sub)
+    _register_runs(sub)
+
+
+def _register_design(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser(
         "design",
         help="design proxy runs (monolingual, pairs, Dirichlet mixtures) that identify every w_ij",
@@ -78,6 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--paths", help="with --format: YAML mapping source → data path(s) in your trainer")  # fmt: skip
     d.set_defaults(func=run_design)
 
+
+def _register_sweep(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser(
         "sweep",
         help="train a plan's runs into a SQLite run store (resumable)",
@@ -104,6 +112,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=run_sweep_cmd)
 
+
+def _register_runs(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser(
         "runs", help="inspect and export a run store", description="Work with a run store."
     )
@@ -186,6 +196,12 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     from climb.proxy.executors import make_executor
     from climb.proxy.sweep import run_sweep
 
+    if args.workers is not None and args.workers < 1:
+        raise ClimbError(f"--workers {args.workers}: must be ≥ 1")
+    if args.threads is not None and args.threads < 0:
+        raise ClimbError(f"--threads {args.threads}: must be ≥ 0 (0 = torch's default)")
+    if args.ray_address is not None and args.backend != "ray":
+        raise ClimbError("--ray-address only applies to --backend ray")
     executor = make_executor(
         args.backend, workers=args.workers, threads=args.threads, address=args.ray_address
     )

@@ -296,7 +296,7 @@ def check_store_file(path: str | Path, *, must_exist: bool = False) -> None:
     if head != _SQLITE_MAGIC:
         what = "an empty file" if not head else "not an SQLite database"
         raise ClimbError(
-            f"{path}: {what}, not a climb run store; choose a new --store path or remove the file"
+            f"{path}: {what}, not a climb run store; choose a new store path or remove the file"
         )
     try:
         # Not ``mode=ro``: a read-only connection cannot recover the WAL of a store whose writer
@@ -314,7 +314,7 @@ def check_store_file(path: str | Path, *, must_exist: bool = False) -> None:
     if meta.get("format") != STORE_FORMAT or not {"runs", "rows"} <= tables:
         raise ClimbError(
             f"{path}: an SQLite database of another application, not a climb run store; "
-            "choose a new --store path"
+            "choose a new store path"
         )
     version = meta.get("version", "?")
     if version != str(STORE_VERSION):

@@ -44,7 +44,7 @@ def blend_pairs(mix: Mixture, fmt: str) -> list[tuple[float, str]]:
         if fmt == "megatron-args" and any(c in prefix for c in GLOB_CHARS):
             raise ClimbError(
                 f"paths: the path of source '{source}' ({prefix!r}) contains a glob character; "
-                "$(cat FILE) would expand it: use the megatron format (a --data-args-path file)"
+                "$(cat FILE) would expand it: use the megatron format (a file for Megatron's data-args-path option)"
             )
         pairs.append((p, prefix))
     return pairs

@@ -48,12 +48,12 @@ def random_climb_law(
     ``r_x = Σ_j W_xj φ_η(p_j)`` with ``W_xj ~ U(0.1, 0.8)``; their draws come after all others,
     so the law of ``s1 … sK`` does not depend on ``eval_only``).
     """
-    k = _check_int(sources, "--sources", 1)
+    k = _check_int(sources, "sources", 1)
     if not (np.isfinite(eta) and 0 < eta <= 1):
-        raise ClimbError(f"--eta must be in (0, 1] (1 = linear transfer), got {eta}")
+        raise ClimbError(f"eta must be in (0, 1] (1 = linear transfer), got {eta}")
     budgets = np.unique(np.asarray(tokens, dtype=float))
     if budgets.size == 0 or not np.all(np.isfinite(budgets) & (budgets > 0)):
-        raise ClimbError("--tokens: give one or more positive token budgets")
+        raise ClimbError("tokens: give one or more positive token budgets")
     rng = np.random.default_rng(seed)
     names = source_names(k)
     d_ref = float(np.exp(np.mean(np.log(budgets))))
@@ -73,7 +73,7 @@ def random_climb_law(
     if params is not None:
         sizes = np.unique(np.asarray(params, dtype=float))
         if not np.all(np.isfinite(sizes) & (sizes > 0)):
-            raise ClimbError("--params: model sizes must be positive")
+            raise ClimbError("params: model sizes must be positive")
         if sizes.size >= 2:
             n_ref = float(np.exp(np.mean(np.log(sizes))))
             P.alpha = rng.uniform(0.2, 0.4, k)
@@ -82,7 +82,7 @@ def random_climb_law(
         P.eta = np.full(k, float(eta))
     targets = list(names)
     if eval_only:
-        m = _check_int(eval_only, "--eval-only", 0)
+        m = _check_int(eval_only, "eval_only", 0)
         P, targets = _add_eval_only(P, names, m, rng, n_ref)
     obj = {"law": "climb", "sources": names, "targets": targets, "params": P.to_json()}
     if targets != names:
@@ -131,15 +131,15 @@ def simulate_runs(
     Mixtures: half dense (Dirichlet(1)), half sparse (Dirichlet(0.3)); a mixture is redrawn while
     some effective ratio is below :data:`MIN_RATIO`. Noise: ``L · exp(noise · ε)``.
     """
-    n = _check_int(runs, "--runs", 1)
+    n = _check_int(runs, "runs", 1)
     if not (np.isfinite(noise) and noise >= 0):
-        raise ClimbError(f"--noise must be ≥ 0, got {noise}")
+        raise ClimbError(f"noise must be ≥ 0, got {noise}")
     budgets = np.asarray(list(tokens), dtype=float)
     if budgets.size == 0 or not np.all(np.isfinite(budgets) & (budgets > 0)):
-        raise ClimbError("--tokens: give one or more positive token budgets")
+        raise ClimbError("tokens: give one or more positive token budgets")
     sizes = None if params is None else np.asarray(list(params), dtype=float)
     if law.params_.A.any() and sizes is None:
-        raise ClimbError("the law models model size; give model sizes (--params)")
+        raise ClimbError("the law models model size; give model sizes (params)")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
     k = len(law.sources_)
     p = np.empty((n, k))

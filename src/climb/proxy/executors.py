@@ -205,9 +205,9 @@ class LocalExecutor:
 
     def __init__(self, workers: int = 1, *, threads: int | None = None) -> None:
         if workers < 1:
-            raise ClimbError(f"--workers {workers}: must be ≥ 1")
+            raise ClimbError(f"workers={workers}: must be ≥ 1")
         if threads is not None and threads < 0:
-            raise ClimbError(f"--threads {threads}: must be ≥ 0 (0 = torch's default)")
+            raise ClimbError(f"threads={threads}: must be ≥ 0 (0 = torch's default)")
         self.workers = int(workers)
         self.threads = threads
 
@@ -334,7 +334,7 @@ class RayExecutor:
         init_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if workers is not None and workers < 1:
-            raise ClimbError(f"--workers {workers}: must be ≥ 1")
+            raise ClimbError(f"workers={workers}: must be ≥ 1")
         self.address = address
         self.workers = workers
         self.threads = threads
@@ -419,8 +419,8 @@ def make_executor(
     """An executor by name: ``local`` (``workers`` processes, default 1) or ``ray``."""
     if backend == "local":
         if address is not None:
-            raise ClimbError("--ray-address only applies to --backend ray")
+            raise ClimbError("ray_address only applies to the ray backend")
         return LocalExecutor(workers if workers is not None else 1, threads=threads)
     if backend == "ray":
         return RayExecutor(address, workers=workers, threads=threads, init_kwargs=init_kwargs)
-    raise ClimbError(f"--backend '{backend}': choose one of {', '.join(BACKENDS)}")
+    raise ClimbError(f"backend '{backend}': choose one of {', '.join(BACKENDS)}")

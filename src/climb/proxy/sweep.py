@@ -106,7 +106,7 @@ def sweep_status(
         if stored != now:
             raise ClimbError(
                 f"run '{spec.run_id}' is already in {store_name} with a different spec "
-                f"(stored hash {stored}, plan hash {now}); give the changed run a new id or use a new --store"
+                f"(stored hash {stored}, plan hash {now}); give the changed run a new id or use a new store"
             )
         done.append(spec.run_id)
     planned = {r.run_id for r in plan.runs}
