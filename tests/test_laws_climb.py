@@ -300,7 +300,9 @@ def test_bad_hyper_parameters() -> None:
         ClimbLaw(w_bounds=(0.5, 2.0)).fit(runs)
     with pytest.raises(ClimbError, match="fit_kappa=True needs runs at ≥ 2 token budgets"):
         ClimbLaw(fit_kappa=True).fit(runs)
-    with pytest.raises(ClimbError, match="transfer must be 'saturating' or 'linear', got 'log'"):
+    with pytest.raises(
+        ClimbError, match="transfer must be 'saturating', 'linear' or 'tokens', got 'log'"
+    ):
         ClimbLaw(transfer="log").fit(runs)  # type: ignore[arg-type]
     with pytest.raises(ClimbError, match="eta must be in"):
         simulate(3, 20, eta=1.5)

@@ -251,14 +251,19 @@ def choose_languages(corpus: Any, n: int = 6) -> list[str]:
 
 
 def grouped_cross_validate(
-    law_name: str, runs: RunTable, folds: int, seed: int = 0, groups: np.ndarray | None = None
+    law_name: str,
+    runs: RunTable,
+    folds: int,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+    **hyper: Any,
 ) -> CVResult:
-    """k-fold CV of a registered law (fitted with ``seed``) with whole training runs held out
-    together (:func:`climb.evaluation.cv.cross_validate` with ``groups``)."""
+    """k-fold CV of a registered law (fitted with ``seed`` and ``hyper``) with whole training runs
+    held out together (:func:`climb.evaluation.cv.cross_validate` with ``groups``)."""
     from climb.laws import get_law
 
     def factory() -> Law:
-        return get_law(law_name, seed=seed)
+        return get_law(law_name, seed=seed, **hyper)
 
     g = np.array(runs.train_run) if groups is None else np.asarray(groups)
     return cross_validate(factory, runs, folds, seed, groups=g)
@@ -322,6 +327,17 @@ def stage_proxies(ctx: DemoContext, plan: Plan) -> RunTable:
     return runs.select_targets([t for t in plan.sources if t in runs.targets])
 
 
+def _support_hyper(ctx: DemoContext, runs: RunTable) -> dict[str, Any]:
+    """The climb law's support-aware term needs the byte frequencies of the proxies' corpus
+    (byte-level proxies only; :class:`climb.laws.climb.support.SupportProfile`)."""
+    from climb.data.corpus import Corpus
+    from climb.laws.climb.support import SupportProfile
+
+    if ctx.settings.model.tokenizer != "bytes":
+        return {}
+    return {"support": SupportProfile.from_corpus(Corpus.open(ctx.corpus), list(runs.sources))}
+
+
 def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:
     """Cross-validate ``climb`` and the baseline laws; fit ``climb`` on every run →
     ``law.json``, ``cv.json``. A baseline law that fails is noted, never hides the others."""
@@ -331,9 +347,11 @@ def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:
     folds = min(cfg.folds, runs.n_train_runs)
     cv: dict[str, CVResult] = {}
     failed: dict[str, str] = {}
+    climb_hyper = _support_hyper(ctx, runs)
     for name in ("climb", *cfg.laws):
         try:
-            cv[name] = grouped_cross_validate(name, runs, folds, seed=cfg.seed)
+            hyper = climb_hyper if name == "climb" else {}
+            cv[name] = grouped_cross_validate(name, runs, folds, seed=cfg.seed, **hyper)
         except ClimbError as exc:
             failed[name] = str(exc)
         except Exception as exc:  # a baseline law's bug must not hide the others' results
@@ -349,7 +367,7 @@ def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:
         ctx.log(f"cv {name}: failed ({why})")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClimbWarning)
-        law = get_law("climb", seed=cfg.seed).fit(runs)
+        law = get_law("climb", seed=cfg.seed, **climb_hyper).fit(runs)
     law.save(ctx.out / "law.json")
     doc = {n: r.to_json() for n, r in cv.items()} | {"failed": failed}
     _write_json(ctx.out / "cv.json", doc)

@@ -144,11 +144,15 @@ class AllocationProblem:
         return self.ratio_map.jacobian(np.asarray(p, dtype=float))
 
     def predicted_loss(self, p: np.ndarray) -> np.ndarray:
-        """``L_i(p, D*, N*)`` for every target (the law's own floor at ``R_FLOOR``)."""
+        """``L_i(p, D*, N*)`` for every target (the law's own floor at ``R_FLOOR``), with the
+        law's support-aware term for a target left at ``p_i = 0`` (``climb.laws.climb.support``)."""
         r = self.effective_ratio(p)
-        return np.asarray(
+        loss = np.asarray(
             self.params.loss_from_ratio(r, self.tokens, self.model_params), dtype=float
         )
+        if self.params.support is None:
+            return loss
+        return np.asarray(self.params.support.apply(loss[None], p[None], self.tokens)[0])
 
     def objective_sum(self, p: np.ndarray) -> float:
         """``F(p) = Σ_i ω_i L_i(p)``."""

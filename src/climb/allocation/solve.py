@@ -158,6 +158,13 @@ def make_result(
             res_kkt = float("nan")
     at_lo = [s for s, v, a in zip(problem.sources, p, problem.lo) if v <= a + 1e-9]
     at_hi = [s for s, v, b in zip(problem.sources, p, problem.hi) if v >= b - 1e-9 and b < 1.0]
+    sup = problem.params.support
+    if sup is not None:  # a weighted target left out of the mixture: say what the law predicts
+        u = sup.unseen_mass(np.asarray(p, dtype=float)[None], problem.tokens)[0]
+        left = [t for t, x, w in zip(problem.targets, u, problem.weights) if x > 0.01 and w > 0]
+        if left:
+            out.message += (f"; {', '.join(left)} get no share and their text is partly unseen "
+                            "by the mixture (support-aware loss; give them a lower bound)")  # fmt: skip
     return AllocationResult(
         sources=list(problem.sources), proportions=np.asarray(p, dtype=float), targets=list(problem.targets),
         predicted_loss=problem.predicted_loss(p), effective_ratio=problem.effective_ratio(p),

@@ -29,6 +29,12 @@ from climb.laws.climb.fit import (
 from climb.laws.climb.forms import ClimbForm, MSLForm
 from climb.laws.climb.params import ClimbParams
 from climb.laws.climb.ratio import R_FLOOR
+from climb.laws.climb.support import (
+    SEEN_COUNT,
+    SupportProfile,
+    SupportTerm,
+    fit_unseen_loss,
+)
 from climb.laws.fitting import HUBER_DELTA, Backend
 
 FitFlag = bool | Literal["auto"]
@@ -115,6 +121,8 @@ class ClimbLaw(Law):
         fit_size: FitFlag = "auto",
         w_penalty: float = 0.0,
         transfer: Transfer = "saturating",
+        support: SupportProfile | None = None,
+        support_count: float = SEEN_COUNT,
     ) -> None:
         self.seed = seed
         self.n_starts = n_starts
@@ -127,16 +135,50 @@ class ClimbLaw(Law):
         self.fit_size = fit_size
         self.w_penalty = w_penalty
         self.transfer = transfer
+        self.support = support
+        self.support_count = support_count
 
     # ------------------------------------------------------------------ fitting
     def fit(self, runs: RunTable) -> Self:
+        self._validate_hyper()
         res = fit_family(runs, self.get_params(), law=self.name, interactions=self.interactions,
                          make_form=lambda setup: ClimbForm())  # fmt: skip
         self._store(runs, res)
+        term = self._support_term(runs)
+        if term is not None:  # then G(D) from the (row, target) pairs with unseen mass
+            P = self.params_
+            climb = P.loss_from_ratio(P.effective_ratio(runs.p, runs.tokens), runs.tokens,
+                                      runs.params if P.A.any() else None)  # fmt: skip
+            g0, g1 = fit_unseen_loss(term, climb, runs.p, runs.tokens, runs.loss)
+            term.g0, term.g1 = np.full_like(term.g0, g0), np.full_like(term.g1, g1)
+            P.support = term
         return self
+
+    def _support_term(self, runs: RunTable) -> SupportTerm | None:
+        """The support-aware term's fixed part (frequencies, ``n0``) for these runs."""
+        if self.support is None:
+            return None
+        prof = self.support
+        return SupportTerm(
+            source_freq=prof.rows(list(runs.sources), "sources"),
+            target_freq=prof.rows(list(runs.targets), "targets"),
+            own=np.array([runs.sources.index(t) if t in runs.sources else -1
+                          for t in runs.targets]),
+            untrained_loss=prof.untrained_loss, n0=float(self.support_count),
+            g0=np.full(len(runs.targets), prof.untrained_loss), g1=np.zeros(len(runs.targets)),
+            tokens_ref=float(np.exp(np.mean(np.log(np.unique(runs.tokens))))),
+        )  # fmt: skip
 
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())
+        if self.support is not None and not isinstance(self.support, SupportProfile):
+            raise ClimbError(
+                f"{self.name} law: support must be a SupportProfile (or None), "
+                f"got {type(self.support).__name__}"
+            )
+        c = self.support_count
+        if not (isinstance(c, int | float) and np.isfinite(c) and c > 0):
+            raise ClimbError(f"{self.name} law: support_count must be > 0, got {c!r}")
 
     def _store(self, runs: RunTable, res: FamilyFit) -> None:
         setup, designs, fits = res.setup, res.designs, res.fits
@@ -148,7 +190,7 @@ class ClimbLaw(Law):
             P.B[i] = f.b * setup.tokens_ref**f.beta  # b = B · D_ref^(-β)
             P.alpha[i] = f.alpha if dz.fit_size else 0.0
             P.A[i] = f.a * setup.params_ref**f.alpha if dz.fit_size else 0.0  # a = A · N_ref^(-α)
-        if self.interactions and self.transfer == "saturating":
+        if self.interactions and self.transfer in ("saturating", "tokens"):
             P.eta = np.array([f.eta for f in fits], dtype=float)
         self.params_ = P
         self.sources_ = list(runs.sources)
@@ -163,7 +205,7 @@ class ClimbLaw(Law):
             raise ClimbError(
                 f"{self.name} law: it models model size (A ≠ 0); give the model size N (params)"
             )
-        return P.loss_from_ratio(P.effective_ratio(p, tokens), tokens, params)
+        return P.loss(p, tokens, params)
 
     def effective_ratio(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
         """``r_i = p_i + Σ_{j≠i} W(D)_ij φ_{η_i}(p_j)`` (``= W(D) p`` when η = 1; CLIMB.md §3)
@@ -200,7 +242,10 @@ class ClimbLaw(Law):
 
     # ------------------------------------------------------------------ serialization
     def _params_json(self) -> dict[str, Any]:
-        return self.params_.to_json()
+        out = self.params_.to_json()
+        if self.params_.support is not None:
+            out["support"] = self.params_.support.to_json(self.sources_, self.targets_)
+        return out
 
     @classmethod
     def _from_params_json(
@@ -208,6 +253,10 @@ class ClimbLaw(Law):
     ) -> Self:
         law = cls()
         law.params_ = ClimbParams.from_json(sources, targets, params, law=cls.name)
+        if "support" in params:
+            law.params_.support = SupportTerm.from_json(
+                params["support"], sources, targets, law.params_.own, cls.name
+            )
         law.transfer = "linear" if law.params_.eta is None else "saturating"
         law.diagnostics_ = Diagnostics()
         return law

@@ -48,7 +48,7 @@ ETA_BOUNDS = (0.2, 1.0)
 ETA_GRID = (0.6, 1.0)
 """Initial ``η`` values of the two-stage init grid; the best start of each is solved."""
 
-Transfer = Literal["saturating", "linear"]
+Transfer = Literal["saturating", "linear", "tokens"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ class TargetDesign:
     fit_size: bool
     own_seen: bool  # the target's own proportion is > 0 in some run
     fit_eta: bool = False  # fit the transfer saturation η (else η = 1: r linear in p)
+    kappa_tied: bool = False  # κ = 1 − η: transfer saturates in donor tokens (transfer="tokens")
     p_own: np.ndarray = field(init=False, repr=False)  # (n,) p[:, own]
     p_free: np.ndarray = field(init=False, repr=False)  # (n, m) p[:, free]
     log_pfe: np.ndarray = field(init=False, repr=False)  # (n, m) log(p[:, free] + ε)
@@ -186,11 +187,13 @@ def designs_from_runs(
         if own < 0:
             _check_eval_only(t, law, interactions, free_list, int(rows.sum()))
         own_seen = own >= 0 and bool((p[:, own] > 0).any())
-        fit_eta = transfer == "saturating" and eta_identified(p[:, free_list])
+        fit_eta = transfer != "linear" and eta_identified(p[:, free_list])
+        tied = transfer == "tokens" and fit_eta
         design = TargetDesign(
             target=t, own=own, p=p, d=d_all[rows], nu=nu_all[rows], y=runs.loss[rows, k],
-            free=np.array(free_list, dtype=int), fit_kappa=setup.fit_kappa and bool(free_list),
-            fit_size=setup.fit_size, own_seen=own_seen, fit_eta=fit_eta,
+            free=np.array(free_list, dtype=int),
+            fit_kappa=setup.fit_kappa and bool(free_list) and not tied,
+            fit_size=setup.fit_size, own_seen=own_seen, fit_eta=fit_eta, kappa_tied=tied,
         )  # fmt: skip
         n_par = (n_own_params + len(free_list) + int(design.fit_kappa) + 2 * int(setup.fit_size)
                  + int(fit_eta))  # fmt: skip
@@ -234,8 +237,10 @@ def _check_eval_only(target: str, law: str, interactions: bool, free: list[int],
 def check_options(law: str, hyper: dict[str, Any]) -> None:
     """The one validator of a climb-family law's hyper-parameters (one-line errors)."""
     transfer, w_bounds = hyper["transfer"], tuple(hyper["w_bounds"])
-    if transfer not in ("saturating", "linear"):
-        raise ClimbError(f"{law} law: transfer must be 'saturating' or 'linear', got {transfer!r}")
+    kinds = ("saturating", "linear") + (("tokens",) if law != "climb-msl" else ())
+    if transfer not in kinds:
+        names = ", ".join(map(repr, kinds[:-1])) + f" or {kinds[-1]!r}"
+        raise ClimbError(f"{law} law: transfer must be {names}, got {transfer!r}")
     if not (np.isfinite(hyper["w_penalty"]) and hyper["w_penalty"] >= 0):
         raise ClimbError(f"{law} law: w_penalty must be ≥ 0, got {hyper['w_penalty']}")
     if int(hyper["n_starts"]) < 1:

@@ -102,6 +102,8 @@ def _unpack(
         a, alpha = float(x[i]), float(x[i + 1])
         i += 2
     eta = float(x[i]) if design.fit_eta else 1.0
+    if design.kappa_tied:
+        kappa = 1.0 - eta
     return E, logb, beta, w, kappa, a, alpha, eta
 
 
@@ -113,12 +115,15 @@ def climb_target_model(x: np.ndarray, design: TargetDesign) -> tuple[np.ndarray,
     ``∂L/∂E = 1``, ``∂L/∂log b = T``, ``∂L/∂β = −T log(r d)``, ``∂L/∂w_j = −β T d^(-κ) φ_j / r``,
     ``∂L/∂κ = β T d^(-κ) q log d / r``, ``∂L/∂a = ν^(-α)``, ``∂L/∂α = −a ν^(-α) log ν``,
     ``∂L/∂η = −β T d^(-κ) Σ_j w_j [(p_j+ε)^η ln(p_j+ε) − ε^η ln ε] / r``, with
-    ``T = b (r d)^(-β)`` and the floor ``r ≥ R_FLOOR`` (zero slope where it binds).
+    ``T = b (r d)^(-β)`` and the floor ``r ≥ R_FLOOR`` (zero slope where it binds). With
+    ``κ = 1 − η`` (``design.kappa_tied``: saturation in donor tokens) ``∂L/∂η`` gains
+    ``−β T d^(-κ) q log d / r``.
     """
     E, logb, beta, w, kappa, a, alpha, eta = _unpack(x, design)
     pf, dpf = design.donors(eta)
     q = pf @ w if w.size else np.zeros(design.y.shape)
-    s = np.exp(-kappa * design.log_d) if design.fit_kappa else 1.0
+    scaled = design.fit_kappa or design.kappa_tied
+    s = np.exp(-kappa * design.log_d) if scaled else 1.0
     r = design.p_own + s * q
     active = r > R_FLOOR
     rf = np.where(active, r, R_FLOOR)
@@ -146,6 +151,8 @@ def climb_target_model(x: np.ndarray, design: TargetDesign) -> tuple[np.ndarray,
         i += 2
     if design.fit_eta:
         jac[:, i] = g * s * (dpf @ w)
+        if design.kappa_tied:
+            jac[:, i] += g * s * q * design.log_d
     return pred, jac
 
 

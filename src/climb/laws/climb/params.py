@@ -22,6 +22,7 @@ import numpy as np
 from climb.errors import ClimbError
 from climb.laws.base import json_array
 from climb.laws.climb.ratio import R_FLOOR, RatioMap
+from climb.laws.climb.support import SupportTerm
 
 
 def own_columns(sources: list[str], targets: list[str]) -> np.ndarray:
@@ -44,6 +45,7 @@ class ClimbParams:
     own: np.ndarray  # (T,) column of each target in the sources (−1: evaluation-only)
     eta: np.ndarray | None = None  # (T,) transfer saturation; None = all 1 (linear r = W p)
     tokens_range: tuple[float, float] | None = None  # (lo, hi) D of the fitted rows; None: unknown
+    support: SupportTerm | None = None  # the support-aware term (None: no term)
 
     @property
     def linear(self) -> bool:
@@ -98,6 +100,15 @@ class ClimbParams:
         d = np.asarray(tokens, dtype=float)
         rd = np.maximum(r, R_FLOOR) * (d[..., None] if d.ndim else d)
         return self.base_loss(params) + self.B * rd ** (-self.beta)
+
+    def loss(
+        self, p: np.ndarray, tokens: np.ndarray | float, params: np.ndarray | float | None = None
+    ) -> np.ndarray:
+        """``L_i(p, D, N)``: :meth:`loss_from_ratio` of :meth:`effective_ratio`, with the
+        support-aware term (:mod:`~climb.laws.climb.support`) for targets whose share is 0."""
+        p2 = np.atleast_2d(np.asarray(p, dtype=float))
+        out = self.loss_from_ratio(self.effective_ratio(p2, tokens), tokens, params)
+        return out if self.support is None else self.support.apply(out, p2, tokens)
 
     def ratio_from_loss(
         self, loss: np.ndarray, tokens: np.ndarray, params: np.ndarray | None

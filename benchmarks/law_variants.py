@@ -1,0 +1,155 @@
+"""Selection evidence for the climb law's support-aware term and transfer form, on multilingual runs.
+
+    python benchmarks/law_variants.py --runs DEMO_OUT/runs.db [--corpus DIR] [--folds 5]
+
+Cross-validation holds out whole training runs (``RunTable.groups``: a run's rows at every budget
+stay in one fold). Each variant's pooled out-of-fold absolute error is split by the target's own
+share in the held-out row: ``zero`` (p = 0: the run never saw the language), ``trace``
+(0 < p < 1%) and ``main`` (p ≥ 1%). Variants:
+
+* ``climb`` without the support term (the law before it), ``isolated``;
+* ``climb + support(n0)``: the support-aware term with the byte frequencies of the corpus the runs
+  were trained on (``--corpus``, default the embedded one) and seen-count scale ``n0``;
+* transfer forms with the support term: ``saturating`` (``φ_η`` on shares, κ free), ``linear``
+  (η = 1) and ``tokens`` (saturation in donor *tokens*: ``w (p_j D)^η / D``, i.e. κ = 1 − η).
+
+Then the chosen law's Spearman ρ for ``pile_cc`` on the RegMix test sets (fitted on train 1M; the
+RegMix runs have no corpus profile, so the support term is inactive there by construction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from climb.data.corpus import Corpus
+from climb.data.runs import RunTable, read_regmix
+from climb.errors import ClimbWarning
+from climb.evaluation.cv import CVResult, cross_validate
+from climb.evaluation.metrics import evaluate
+from climb.laws import get_law
+from climb.laws.climb.support import SupportProfile
+
+SHARES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "zero": lambda p: p == 0,
+    "trace": lambda p: (p > 0) & (p < 0.01),
+    "main": lambda p: p >= 0.01,
+}
+
+
+def read_runs(path: str) -> RunTable:
+    if path.endswith(".db"):
+        from climb.data.store import RunStore
+
+        with RunStore(path, create=False) as rs:
+            return rs.to_run_table()
+    return RunTable.read(path)
+
+
+def by_share(cv: CVResult, runs: RunTable) -> dict[str, tuple[float, int]]:
+    """MAE and count of the out-of-fold errors by the target's own share in the row."""
+    out = {}
+    for name, sel in SHARES.items():
+        errs = []
+        for k, t in enumerate(runs.targets):
+            if t not in runs.sources:
+                continue
+            m = sel(runs.p[:, runs.sources.index(t)]) & np.isfinite(runs.loss[:, k])
+            errs.append(np.abs(cv.predictions[m, k] - runs.loss[m, k]))
+        e = np.concatenate(errs) if errs else np.zeros(0)
+        out[name] = (float(e.mean()) if e.size else float("nan"), int(e.size))
+    return out
+
+
+def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]:
+    law = functools.partial(get_law, seed=seed)
+    v: dict[str, Callable[[], Any]] = {
+        "climb (no support term)": lambda: law("climb"),
+        "isolated (no support term)": lambda: law("isolated"),
+    }
+    for n0 in (1.0, 10.0, 100.0):
+        v[f"climb + support n0={n0:g}"] = functools.partial(
+            law, "climb", support=profile, support_count=n0
+        )
+    for tr in ("linear", "tokens"):
+        v[f"climb + support, transfer={tr}"] = functools.partial(
+            law, "climb", support=profile, transfer=tr
+        )
+    return v
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", required=True, help="run table (.csv/.parquet) or a sweep's runs.db")
+    ap.add_argument("--corpus", default=None, help="corpus folder (default: the embedded one)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-regmix", action="store_true", help="skip the RegMix check")
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f} (shared machine: timings are noisy)")  # fmt: skip
+    runs = read_runs(args.runs)
+    groups = np.asarray(runs.groups())
+    n_runs = len(set(groups.tolist()))
+    budgets = ", ".join(f"{d:,.0f}" for d in np.unique(runs.tokens))
+    print(f"runs: {args.runs}: {len(runs)} rows from {n_runs} training runs at {budgets} tokens; "
+          f"sources {', '.join(runs.sources)}; true-budget rows {int(runs.true_budget.sum())}")  # fmt: skip
+    profile = SupportProfile.from_corpus(Corpus.open(args.corpus), list(runs.sources))
+    folds = min(args.folds, n_runs)
+    print(
+        f"{folds}-fold CV, whole training runs held out (seed {args.seed}); out-of-fold MAE in "
+        "the runs' unit by the target's own share in the row:"
+    )
+    head = (f"{'variant':<36} {'MAE p=0':>9} {'MAE trace':>10} {'MAE p≥1%':>9} "
+            f"{'MAE all':>8} {'ρ all':>7} {'fit s':>6}")  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    counts: dict[str, int] = {}
+    for name, factory in variants(profile, args.seed).items():
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ClimbWarning)
+            cv = cross_validate(factory, runs, folds, args.seed, groups=groups)
+        secs = (time.perf_counter() - t0) / folds
+        bs = by_share(cv, runs)
+        counts = {k: v[1] for k, v in bs.items()}
+        print(f"{name:<36} {bs['zero'][0]:>9.4f} {bs['trace'][0]:>10.4f} {bs['main'][0]:>9.4f} "
+              f"{cv.overall['mae']:>8.4f} {cv.overall['spearman']:>+7.3f} {secs:>6.1f}")  # fmt: skip
+    print(
+        f"(pairs: p=0 {counts.get('zero')}, trace {counts.get('trace')}, "
+        f"p≥1% {counts.get('main')}; 'fit s' = mean seconds per fold)"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        full = get_law("climb", seed=args.seed, support=profile).fit(runs)
+    sup = full.params_.support
+    if sup is not None:
+        print(
+            f"support term fitted on all runs: G(D) = {sup.g0:.3f} + {sup.g1:.3f} ln(D / "
+            f"{sup.tokens_ref:,.0f}) (capped at {2 * sup.untrained_loss:g}), n0 = {sup.n0:g}"
+        )
+    if not args.no_regmix:
+        train = read_regmix("train", "1m")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ClimbWarning)
+            law = get_law("climb", seed=args.seed).fit(train)
+        rho = {s: evaluate(law, read_regmix("test", s)).targets["pile_cc"]["spearman"]
+               for s in ("1m", "60m", "1b")}  # fmt: skip
+        print(
+            "RegMix (climb fitted on train 1M, no corpus profile): pile_cc ρ "
+            + " / ".join(f"{s} {v:.4f}" for s, v in rho.items())
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The support-aware term of the climb law: exact reduction, recovery, bounds, JSON, bad input."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+
+from climb.data.runs import RunTable
+from climb.errors import ClimbError, ClimbWarning
+from climb.laws import get_law, load_law
+from climb.laws.climb import ClimbLaw
+from climb.laws.climb.support import SupportProfile, SupportTerm
+from climb.laws.simulate import random_climb_law, simulate_runs
+
+K = 4
+BUDGETS = (1e6, 2e6)
+G0, G1 = 12.0, 1.5
+
+
+def _profile(names: list[str], seed: int = 0) -> SupportProfile:
+    """Byte profiles: a shared 'ASCII' block (large for s1, s2, small for s3, s4) and one block of
+    48 byte values per language that no other language uses (its own 'script')."""
+    rng = np.random.default_rng(seed)
+    F = np.zeros((len(names), 256))
+    for k in range(len(names)):
+        F[k, :64] = rng.uniform(0.5, 1, 64) * (0.9 if k < 2 else 0.3)
+        F[k, 64 + 48 * k : 64 + 48 * (k + 1)] = rng.uniform(0.5, 1, 48)
+    return SupportProfile(names, F, 8.0)
+
+
+def _term(names: list[str], profile: SupportProfile) -> SupportTerm:
+    return SupportTerm(
+        source_freq=profile.rows(names), target_freq=profile.rows(names),
+        own=np.arange(len(names)), untrained_loss=8.0, n0=1.0, g0=np.full(len(names), G0),
+        g1=np.full(len(names), G1),
+        tokens_ref=float(np.sqrt(BUDGETS[0] * BUDGETS[1])),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def case() -> tuple[ClimbLaw, SupportProfile, RunTable, np.ndarray, np.ndarray]:
+    """A simulated climb law with a known support term (``G`` shared by all targets), its runs (dense mixtures, plus mono runs
+    and pairs that leave languages out), and the mixtures / budgets that leave some out."""
+    truth = random_climb_law(K, tokens=BUDGETS, seed=1)
+    # transfer only between the two languages that share most byte values (s1, s2): the loss of
+    # a left-out language is then its text's unseen part plus the seen part at the cap L_0
+    truth.params_.W[2:, :2] = truth.params_.W[:2, 2:] = 0.0
+    truth.params_.W[2, 3] = truth.params_.W[3, 2] = 0.0
+    names = list(truth.sources_)
+    profile = _profile(names)
+    truth.params_.support = _term(names, profile)
+    mixes = [*np.eye(K), [0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5], [0.5, 0, 0.5, 0], [0, 0.3, 0, 0.7]]
+    P = np.repeat(np.array(mixes, dtype=float), 2, axis=0)
+    D = np.tile(BUDGETS, len(mixes))
+    rng = np.random.default_rng(0)
+    L = truth.predict(P, D) * np.exp(0.005 * rng.standard_normal((len(P), K)))
+    absent = RunTable.from_arrays(
+        run=[f"x{i}" for i in range(len(P))], tokens=D, p=P, sources=names, loss=L, targets=names
+    )
+    dense = simulate_runs(truth, 40, tokens=BUDGETS, noise=0.005, seed=0)
+    return truth, profile, RunTable.concat([dense, absent]), P, D
+
+
+@pytest.fixture(scope="module")
+def fitted(case: tuple) -> ClimbLaw:  # type: ignore[type-arg]
+    _, profile, runs, _, _ = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        return get_law("climb", seed=0, support=profile, support_count=1.0).fit(runs)
+
+
+def test_reduces_exactly_to_the_climb_law_when_every_language_has_a_share(fitted: ClimbLaw) -> None:
+    P = fitted.params_
+    rng = np.random.default_rng(3)
+    mixes = np.vstack([rng.dirichlet(np.ones(K), 50), np.full((1, K), 1e-9) + np.eye(K)[0]])
+    mixes /= mixes.sum(axis=1, keepdims=True)
+    for d in (3e5, 1e6, 1e9):
+        plain = P.loss_from_ratio(P.effective_ratio(mixes, d), d)
+        assert np.abs(fitted.predict(mixes, d) - plain).max() <= 1e-12
+        assert not P.support.unseen_mass(mixes, d).any()  # type: ignore[union-attr]
+    # and a law without a profile has no term at all: the old law, bit for bit
+    no_term = copy.deepcopy(fitted)
+    no_term.params_.support = None
+    np.testing.assert_array_equal(no_term.predict(mixes, 1e6), fitted.predict(mixes, 1e6))
+
+
+def test_recovers_the_simulated_unseen_loss(case: tuple, fitted: ClimbLaw) -> None:  # type: ignore[type-arg]
+    truth, _, _, P, D = case
+    sup = fitted.params_.support
+    assert sup is not None
+    np.testing.assert_allclose(sup.g0, G0, rtol=0.04)  # within 4% (the climb part's fit error)
+    np.testing.assert_allclose(sup.g1, G1, rtol=0.15)
+    # and the pairs that leave a language out are predicted within 0.5 (losses of 8-14 there)
+    err = np.abs(fitted.predict(P, D) - truth.predict(P, D))[P == 0]
+    assert err.mean() < 0.5
+
+
+def test_absent_script_loss_rises_with_training_and_is_bounded(fitted: ClimbLaw) -> None:
+    mono = np.eye(K)[0]  # s1 only: s3, s4 share few byte values with it
+    budgets = np.geomspace(1e5, 1e8, 12)
+    absent = fitted.predict(np.tile(mono, (budgets.size, 1)), budgets)[:, 2:]
+    # rises with training from the proxies' range on, until the unseen loss reaches its ceiling
+    assert (np.diff(absent[:8], axis=0) > 0).all() and (np.diff(absent, axis=0) >= 0).all()
+    assert absent[3:].min() > 8.0  # above the untrained loss, as measured on byte-level models
+    rng = np.random.default_rng(0)
+    mixes = rng.dirichlet(np.full(K, 0.2), 200) * (rng.uniform(size=(200, K)) > 0.4)
+    mixes = np.vstack([np.eye(K), mixes[mixes.sum(axis=1) > 0]])
+    mixes /= mixes.sum(axis=1, keepdims=True)
+    for d in np.geomspace(1e3, 1e18, 16):  # a language left out: never above 2 × untrained loss
+        assert fitted.predict(mixes, d)[mixes == 0].max() <= 2 * 8.0
+
+
+def test_json_round_trip_keeps_the_term(fitted: ClimbLaw, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = fitted.save(tmp_path / "law.json")
+    back = load_law(path)
+    P = np.array([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0], [0.25] * 4])
+    np.testing.assert_allclose(back.predict(P, 1.3e6), fitted.predict(P, 1.3e6), rtol=0, atol=1e-12)
+    assert "support" in fitted.to_json()["params"]
+
+
+def test_bad_support_input_gets_one_line_errors(case: tuple) -> None:  # type: ignore[type-arg]
+    _, profile, runs, _, _ = case
+    with pytest.raises(ClimbError, match="support must be a SupportProfile"):
+        get_law("climb", support={"s1": [1.0]}).fit(runs)
+    with pytest.raises(ClimbError, match="support_count must be > 0"):
+        get_law("climb", support=profile, support_count=0).fit(runs)
+    partial = SupportProfile(profile.names[:2], profile.frequencies[:2], 8.0)
+    with pytest.raises(ClimbError, match="no frequencies for sources s3, s4"):
+        get_law("climb", support=partial).fit(runs)
+    with pytest.raises(ClimbError, match="frequencies must be"):
+        SupportProfile(["a"], np.ones((2, 256)), 8.0)
+    bad = get_law("climb", support=profile).fit(runs).to_json()
+    del bad["params"]["support"]["g1"]
+    with pytest.raises(ClimbError, match="'support' needs numbers"):
+        ClimbLaw.from_json(bad)
+
+
+def test_profile_from_texts_counts_bytes() -> None:
+    prof = SupportProfile.from_texts({"en": b"abab", "ru": "жж".encode()})
+    assert prof.untrained_loss == 8.0
+    assert prof.frequencies[0, ord("a")] == 0.5
+    assert prof.frequencies[1, 0xD0] == 0.5 and prof.frequencies[1, 0xB6] == 0.5
+    with pytest.raises(ClimbError, match="has no text"):
+        SupportProfile.from_texts({"x": b""})
