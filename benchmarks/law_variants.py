@@ -134,7 +134,7 @@ def main() -> int:
     sup = full.params_.support
     if sup is not None:
         print(
-            f"support term fitted on all runs: G(D) = {sup.g0:.3f} + {sup.g1:.3f} ln(D / "
+            f"support term fitted on all runs: G(D) = {sup.g0[0]:.3f} + {sup.g1[0]:.3f} ln(D / "
             f"{sup.tokens_ref:,.0f}) (capped at {2 * sup.untrained_loss:g}), n0 = {sup.n0:g}"
         )
     if not args.no_regmix:
