@@ -9,11 +9,13 @@ law's capabilities (``allocatable``, ``has_effective_ratio``), never its class.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
@@ -29,6 +31,12 @@ from climb.laws.climb.fit import (
 from climb.laws.climb.forms import ClimbForm, MSLForm
 from climb.laws.climb.params import ClimbParams
 from climb.laws.climb.ratio import R_FLOOR
+from climb.laws.climb.repetition import (
+    LAMBDA_DEFAULT,
+    LAMBDA_GRID,
+    effective_shares,
+    repeats,
+)
 from climb.laws.climb.support import (
     SEEN_COUNT,
     SupportProfile,
@@ -123,6 +131,8 @@ class ClimbLaw(Law):
         transfer: Transfer = "saturating",
         support: SupportProfile | None = None,
         support_count: float = SEEN_COUNT,
+        unique_tokens: Mapping[str, float] | None = None,
+        repetition: float | Literal["auto"] = "auto",
     ) -> None:
         self.seed = seed
         self.n_starts = n_starts
@@ -137,13 +147,23 @@ class ClimbLaw(Law):
         self.transfer = transfer
         self.support = support
         self.support_count = support_count
+        self.unique_tokens = unique_tokens
+        self.repetition = repetition
 
     # ------------------------------------------------------------------ fitting
     def fit(self, runs: RunTable) -> Self:
         self._validate_hyper()
-        res = fit_family(runs, self.get_params(), law=self.name, interactions=self.interactions,
-                         make_form=lambda setup: ClimbForm())  # fmt: skip
+        unique = self._unique(runs)
+        if unique is None:
+            res = fit_family(runs, self.get_params(), law=self.name,
+                             interactions=self.interactions,
+                             make_form=lambda setup: ClimbForm())  # fmt: skip
+            lam = LAMBDA_DEFAULT
+        else:
+            res, lam = self._fit_repetition(runs, unique)
         self._store(runs, res)
+        if unique is not None:
+            self.params_.unique_tokens, self.params_.lam = unique, lam
         term = self._support_term(runs)
         if term is not None:  # then G(D) from the (row, target) pairs with unseen mass
             P = self.params_
@@ -153,6 +173,49 @@ class ClimbLaw(Law):
             term.g0, term.g1 = np.full_like(term.g0, g0), np.full_like(term.g1, g1)
             P.support = term
         return self
+
+    def _unique(self, runs: RunTable) -> np.ndarray | None:
+        """``U_j`` per source from ``unique_tokens`` (None: no repetition in the law)."""
+        if self.unique_tokens is None:
+            return None
+        missing = [s for s in runs.sources if s not in self.unique_tokens]
+        if missing:
+            raise ClimbError(
+                f"{self.name} law: unique_tokens has no count for source(s) {', '.join(missing)}"
+            )
+        unique = np.array([float(self.unique_tokens[s]) for s in runs.sources])
+        if not (np.isfinite(unique) & (unique > 0)).all():
+            raise ClimbError(f"{self.name} law: unique_tokens must be positive numbers")
+        return unique
+
+    def _fit_repetition(self, runs: RunTable, unique: np.ndarray) -> tuple[FamilyFit, float]:
+        """Fit on the effective shares ``p̃ = S(pD; U)/D`` (:mod:`~climb.laws.climb.repetition`);
+        ``λ`` profiled over :data:`LAMBDA_GRID` (least total cost) when ``repetition="auto"`` and
+        the runs repeat data, else ``LAMBDA_DEFAULT`` or the given number."""
+        if self.repetition != "auto":
+            grid: tuple[float, ...] = (float(self.repetition),)
+        elif repeats(runs.p, runs.tokens, unique):
+            grid = LAMBDA_GRID
+        else:
+            grid = (LAMBDA_DEFAULT,)
+        fits: dict[float, tuple[float, FamilyFit]] = {}
+
+        def cost(log_lam: float) -> float:
+            lam = float(np.exp(log_lam))
+            shares = effective_shares(runs.p, runs.tokens, unique, lam)
+            res = fit_family(dataclasses.replace(runs, p=shares), self.get_params(), law=self.name,
+                             interactions=self.interactions,
+                             make_form=lambda setup: ClimbForm())  # fmt: skip
+            fits[lam] = (float(sum(f.cost for f in res.fits)), res)
+            return fits[lam][0]
+
+        costs = [cost(float(np.log(lam))) for lam in grid]
+        if len(grid) > 2:  # refine between the best grid point's neighbours (bounded Brent)
+            k = int(np.argmin(costs))
+            lo, hi = np.log(grid[max(k - 1, 0)]), np.log(grid[min(k + 1, len(grid) - 1)])
+            minimize_scalar(cost, bounds=(lo, hi), method="bounded", options={"xatol": 0.02})
+        lam = min(fits, key=lambda x: fits[x][0])
+        return fits[lam][1], lam
 
     def _support_term(self, runs: RunTable) -> SupportTerm | None:
         """The support-aware term's fixed part (frequencies, ``n0``) for these runs."""
@@ -179,6 +242,13 @@ class ClimbLaw(Law):
         c = self.support_count
         if not (isinstance(c, int | float) and np.isfinite(c) and c > 0):
             raise ClimbError(f"{self.name} law: support_count must be > 0, got {c!r}")
+        rep = self.repetition
+        if rep != "auto" and not (isinstance(rep, int | float) and 0 < rep < np.inf):
+            raise ClimbError(f"{self.name} law: repetition must be 'auto' or λ > 0, got {rep!r}")
+        if self.unique_tokens is not None and not isinstance(self.unique_tokens, Mapping):
+            raise ClimbError(
+                f"{self.name} law: unique_tokens must map each source to its unique tokens U"
+            )
 
     def _store(self, runs: RunTable, res: FamilyFit) -> None:
         setup, designs, fits = res.setup, res.designs, res.fits

@@ -22,6 +22,7 @@ import numpy as np
 from climb.errors import ClimbError
 from climb.laws.base import json_array
 from climb.laws.climb.ratio import R_FLOOR, RatioMap
+from climb.laws.climb.repetition import LAMBDA_DEFAULT, effective_shares, effective_shares_slope
 from climb.laws.climb.support import SupportTerm
 
 
@@ -46,6 +47,8 @@ class ClimbParams:
     eta: np.ndarray | None = None  # (T,) transfer saturation; None = all 1 (linear r = W p)
     tokens_range: tuple[float, float] | None = None  # (lo, hi) D of the fitted rows; None: unknown
     support: SupportTerm | None = None  # the support-aware term (None: no term)
+    unique_tokens: np.ndarray | None = None  # (S,) U_j for repetition S(T; U) (None: no repetition)
+    lam: float = LAMBDA_DEFAULT  # λ of S(T; U)
 
     @property
     def linear(self) -> bool:
@@ -79,12 +82,19 @@ class ClimbParams:
         ``p`` is (n, S) → (n, T)."""
         p2 = np.atleast_2d(np.asarray(p, dtype=float))
         d = np.broadcast_to(np.asarray(tokens, dtype=float), (p2.shape[0],))
+        if self.unique_tokens is not None:  # p̃_j = S(p_j D; U_j) / D (CLIMB.md §1)
+            p2 = effective_shares(p2, d, self.unique_tokens, self.lam)
         same_d = not self.kappa.any() or bool(np.all(d == d[0]))
         return self.ratio_map(float(d[0]) if same_d else d)(p2)
 
     def ratio_jacobian(self, p: np.ndarray, tokens: float) -> np.ndarray:
         """``∂r_i/∂p_k`` at one mixture ``p`` (S,): ``(T, S)``; equals ``W(D)`` when η = 1."""
-        return self.ratio_map(float(tokens)).jacobian(np.asarray(p, dtype=float))
+        p = np.asarray(p, dtype=float)
+        if self.unique_tokens is None:
+            return self.ratio_map(float(tokens)).jacobian(p)
+        pt = effective_shares(p, float(tokens), self.unique_tokens, self.lam)
+        slope = effective_shares_slope(p, float(tokens), self.unique_tokens, self.lam)[0]
+        return self.ratio_map(float(tokens)).jacobian(pt) * slope[None, :]
 
     def base_loss(self, params: np.ndarray | float | None) -> np.ndarray:
         """``E_i + A_i N^(-α_i)``: (T,) for scalar/None N, (n, T) for a vector."""
@@ -132,6 +142,11 @@ class ClimbParams:
             "tokens_ref": float(self.tokens_ref),
             **({} if self.eta is None else {"eta": self.eta.tolist()}),
             **({} if self.tokens_range is None else {"tokens_range": list(self.tokens_range)}),
+            **(
+                {}
+                if self.unique_tokens is None
+                else {"unique_tokens": self.unique_tokens.tolist(), "lambda": float(self.lam)}
+            ),
         }
 
     @classmethod
@@ -164,9 +179,19 @@ class ClimbParams:
             if not 0 < lo <= hi:
                 raise ClimbError(f"law JSON ({law}): 'tokens_range' must be [lo, hi], 0 < lo ≤ hi")
             span = (float(lo), float(hi))
+        unique, lam = None, LAMBDA_DEFAULT
+        if "unique_tokens" in params:
+            unique = json_array(params, "unique_tokens", (s,), law)
+            lam = params.get("lambda", LAMBDA_DEFAULT)
+            if (unique <= 0).any() or not isinstance(lam, int | float) or not 0 < lam < np.inf:
+                raise ClimbError(
+                    f"law JSON ({law}): 'unique_tokens' must be > 0 (one per source) and "
+                    "'lambda' a positive number"
+                )
         return cls(
             E=vec["E"], A=A, alpha=alpha, B=vec["B"], beta=vec["beta"], W=W, kappa=kappa,
-            tokens_ref=float(ref), own=own, eta=eta, tokens_range=span,
+            tokens_ref=float(ref), own=own, eta=eta, tokens_range=span, unique_tokens=unique,
+            lam=float(lam),
         )  # fmt: skip
 
     @classmethod
