@@ -96,3 +96,33 @@ def test_bad_repetition_input(truth_and_runs) -> None:  # type: ignore[no-untype
     with pytest.raises(ClimbError, match="unique_tokens must be positive"):
         get_law("climb", unique_tokens={**U, "s1": 0}).fit(runs)
     assert isinstance(get_law("climb"), ClimbLaw)
+
+
+def test_allocator_optimizes_the_repetition_aware_loss(truth_and_runs) -> None:  # type: ignore[no-untyped-def]
+    from scipy.optimize import minimize
+
+    from climb.allocation import allocate
+    from climb.allocation.constraints import Constraints
+
+    truth, U, _ = truth_and_runs
+    d = 3e6  # s1 (2e5 unique) and s2 (4e5) can only be had repeated
+    res = allocate(truth, d, constraints=Constraints(unique_tokens=U, max_epochs=8.0))
+    P = truth.params_
+
+    def f(x: np.ndarray) -> float:
+        p = np.append(x, 1 - x.sum())
+        return float(P.loss(p, d).sum())
+
+    # the allocator's predicted loss is the law's, repetition included
+    np.testing.assert_allclose(res.predicted_loss, P.loss(res.proportions, d)[0], rtol=1e-12)
+    # and no feasible mixture does better (SLSQP from many starts under the same caps)
+    caps = np.array([8 * U[s] / d for s in truth.sources_])
+    best = np.inf
+    for x0 in np.random.default_rng(0).dirichlet(np.ones(3), 12):
+        cons = [{"type": "ineq", "fun": lambda x, c=caps: c[:2] - x},
+                {"type": "ineq", "fun": lambda x, c=caps: c[2] - (1 - x.sum())},
+                {"type": "ineq", "fun": lambda x: 1 - x.sum()}]  # fmt: skip
+        r = minimize(f, x0[:2], bounds=[(0, 1)] * 2, constraints=cons, method="SLSQP")
+        if r.success:
+            best = min(best, r.fun)
+    assert f(res.proportions[:2]) <= best + 1e-6 * abs(best)

@@ -39,6 +39,7 @@ from climb.allocation.constraints import Constraints
 from climb.errors import ClimbError
 from climb.laws.climb import ClimbParams
 from climb.laws.climb.ratio import R_FLOOR, RatioMap
+from climb.laws.climb.repetition import RepeatedRatioMap
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,12 +84,23 @@ class AllocationProblem:
     @property
     def linear(self) -> bool:
         """``True`` for the linear law ``r = W(D*) p`` (no transfer saturation)."""
-        return self.params.linear
+        return self.params.linear and not self.repeated
+
+    @property
+    def repeated(self) -> bool:
+        """Whether the law's effective data counts repeated epochs at ``D*`` (some ``U_j < D*``):
+        ``r`` is then a function of ``p̃_j = S(p_j D*; U_j) / D*`` (``RepeatedRatioMap``)."""
+        U = self.params.unique_tokens
+        return U is not None and bool((self.tokens > U).any())
 
     @property
     def ratio_map(self) -> RatioMap:
         """``r(p)`` of every target with its derivatives (:class:`RatioMap`)."""
-        return self._cache("ratio_map", lambda: RatioMap(self.W, self.params.own, self.params.eta))
+        P = self.params
+        if self.repeated:
+            return self._cache("ratio_map", lambda: RepeatedRatioMap(
+                self.W, P.own, P.eta, np.asarray(P.unique_tokens), P.lam, self.tokens))  # fmt: skip
+        return self._cache("ratio_map", lambda: RatioMap(self.W, P.own, P.eta))
 
     @property
     def convex(self) -> bool:
@@ -97,7 +109,8 @@ class AllocationProblem:
         if self.linear:
             return True
         rm = self.ratio_map
-        sat = self.active & (rm.eta[:, 0] < 1.0)
+        # with repetition p̃ is concave: every row with a negative weight is non-concave
+        sat = self.active & ((rm.eta[:, 0] < 1.0) | self.repeated)
         return not bool((rm.Wt[sat] < 0).any())
 
     @property

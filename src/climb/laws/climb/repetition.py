@@ -14,7 +14,11 @@ repetitions); fitted when the runs repeat data (:data:`FIT_EPOCHS`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from climb.laws.climb.ratio import TRANSFER_EPS, RatioMap
 
 LAMBDA_DEFAULT = 1.0 / 15.4
 """Default decay ``λ`` of repeated epochs: ``1 / R*_D`` with ``R*_D = 15.4`` (Muennighoff et al.)."""
@@ -62,7 +66,71 @@ __all__ = [
     "FIT_EPOCHS",
     "LAMBDA_DEFAULT",
     "LAMBDA_GRID",
+    "RepeatedRatioMap",
     "effective_shares",
     "effective_shares_slope",
     "repeats",
 ]
+
+
+class RepeatedRatioMap(RatioMap):
+    """:class:`~climb.laws.climb.ratio.RatioMap` of the effective shares ``p̃(p)`` at one budget
+    ``D`` (the allocator's ``r(p)`` with repetition): ``r(p̃(p))``, ``J = J̃ · diag(p̃')``,
+    ``C = C̃ · p̃'² + J̃ · p̃''``. A linear law becomes the saturating map with ``η = 1`` (the same
+    ``r``), so the allocator takes its nonlinear paths."""
+
+    def __init__(
+        self, W: np.ndarray, own: np.ndarray, eta: np.ndarray | None, unique: np.ndarray,
+        lam: float, tokens: float,
+    ) -> None:  # fmt: skip
+        T = np.asarray(W).shape[-2]
+        super().__init__(W, own, np.ones(T) if eta is None else eta)
+        if self.linear:  # the η = 1 attributes of the saturating map
+            self.Wt = self.W.copy()
+            self.Wt[..., self.rows[self.has_own], self.own[self.has_own]] = 0.0
+            self.eta = np.ones((T, 1))
+            self.offset = TRANSFER_EPS * self.Wt.sum(axis=-1)
+            self.linear = False
+        self.unique, self.lam, self.tokens = unique, lam, tokens
+        self._eta_in = eta
+
+    def _shares(self, p: np.ndarray) -> np.ndarray:
+        return effective_shares(p, self.tokens, self.unique, self.lam)
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        return super().__call__(self._shares(np.asarray(p, dtype=float)))
+
+    def jacobian(self, p: np.ndarray) -> np.ndarray:
+        slope = effective_shares_slope(p, self.tokens, self.unique, self.lam)[0]
+        return np.asarray(super().jacobian(self._shares(p)) * slope[None, :])
+
+    def second_order(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        slope, curv = effective_shares_slope(p, self.tokens, self.unique, self.lam)
+        r, J, C = super().second_order(self._shares(p))
+        return r, J * slope[None, :], C * slope[None, :] ** 2 + J * curv[None, :]
+
+    def restrict(self, rows: np.ndarray) -> RatioMap:
+        own = self.own[rows] if self.own.size == self.rows.size else self.own
+        eta = None if self._eta_in is None else np.asarray(self._eta_in)[rows]
+        return RepeatedRatioMap(self.W[rows], own, eta, self.unique, self.lam, self.tokens)
+
+    def cvxpy_expression(self, p: Any, rows: np.ndarray) -> Any:
+        """``r`` of the cvxpy variable through a concave ``p̃``: ``S(T; U) = min`` of its tangent
+        lines (exact at 64 points from 1 to the most epochs ``p ≤ 1`` allows; an upper bound in
+        between: at most ~1e-4 relative)."""
+        import cvxpy as cp
+
+        shares = []
+        for j, u in enumerate(self.unique):
+            top = self.tokens / u
+            if top <= 1.0:
+                shares.append(p[j])
+                continue
+            x = np.linspace(1.0, top, 64)  # epochs
+            s = 1.0 + (1.0 - np.exp(-self.lam * (x - 1.0))) / self.lam
+            slope = np.exp(-self.lam * (x - 1.0))
+            # S/D as a function of p: (u/D)(s + slope (p D/u − x)) for each tangent point
+            lines = [p[j]] + [(u / self.tokens) * (s[k] - slope[k] * x[k]) + slope[k] * p[j]
+                              for k in range(x.size)]  # fmt: skip
+            shares.append(cp.min(cp.hstack(lines)))
+        return super().cvxpy_expression(cp.hstack(shares), rows)
