@@ -145,3 +145,25 @@ def test_profile_from_texts_counts_bytes() -> None:
     assert prof.frequencies[1, 0xD0] == 0.5 and prof.frequencies[1, 0xB6] == 0.5
     with pytest.raises(ClimbError, match="has no text"):
         SupportProfile.from_texts({"x": b""})
+
+
+def test_cli_fit_and_cv_with_a_corpus(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from climb.cli import main
+
+    rng = np.random.default_rng(0)
+    names = ["en", "fr", "ru"]  # in the embedded corpus
+    mixes = np.vstack([np.eye(3), rng.dirichlet(np.ones(3), 9), [[0.5, 0.5, 0.0]] * 2])
+    d = np.tile([3e5, 6e5], len(mixes))
+    P = np.repeat(mixes, 2, axis=0)
+    loss = 2.0 + 30 * (P * d[:, None] + 1e3) ** -0.3 + 9.0 * (P == 0)
+    runs = RunTable.from_arrays(run=[f"r{i}" for i in range(len(P))], tokens=d, p=P,
+                                sources=names, loss=loss, targets=names)  # fmt: skip
+    path = runs.write(tmp_path / "runs.csv")
+    out = tmp_path / "law.json"
+    assert main(["fit", str(path), "--corpus", "embedded", "--out", str(out)]) == 0
+    law = load_law(out)
+    assert law.params_.support is not None and law.params_.support.g0[0] > 8.0
+    assert main(["cv", str(path), "--corpus", "embedded", "--folds", "3", "--json"]) == 0
+    assert main(["fit", str(path), "--law", "msl", "--corpus", "embedded", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["climb: error: --corpus applies to the climb and isolated laws only, not 'msl'"]

@@ -18,6 +18,12 @@ from climb.laws.base import Law
 TRANSFERS = ("saturating", "linear")
 
 
+CORPUS_HELP = (
+    "climb / isolated: the support-aware term for languages a run leaves out, from the byte "
+    "frequencies of this corpus folder ('embedded': the shipped corpus); byte-level runs only"
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     names = ", ".join(LAWS)
     p = sub.add_parser(
@@ -33,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transfer", choices=TRANSFERS,
                    help="climb-family laws: saturating transfer r_i = p_i + Σ_j W_ij φ_η(p_j) with "
                    "fitted η (default) or linear r = W p (η = 1)")  # fmt: skip
+    p.add_argument("--corpus", help=CORPUS_HELP)
     p.set_defaults(func=run_fit)
 
     p = sub.add_parser(
@@ -62,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--predictions", help="also write the out-of-fold predictions (CSV)")
     p.add_argument("--transfer", choices=TRANSFERS,
                    help="climb-family laws: saturating (default) or linear transfer")  # fmt: skip
+    p.add_argument("--corpus", help=CORPUS_HELP)
     p.set_defaults(func=run_cv)
 
     p = sub.add_parser(
@@ -114,14 +122,34 @@ def read_runs(paths: list[str]) -> RunTable:
     return tables[0] if len(tables) == 1 else RunTable.concat(tables)
 
 
+def support_profile(corpus: str | None, runs: RunTable) -> Any:
+    """``--corpus DIR|embedded``: the byte frequencies of the runs' languages in that corpus (the
+    climb law's support-aware term), or None without ``--corpus``."""
+    if corpus is None:
+        return None
+    from climb.data.corpus import Corpus
+    from climb.laws.climb.support import SupportProfile
+
+    names = list(dict.fromkeys([*runs.sources, *runs.targets]))
+    return SupportProfile.from_corpus(Corpus.open(None if corpus == "embedded" else corpus), names)
+
+
 def make_law(
-    name: str, seed: int | None = None, jobs: int | None = None, transfer: str | None = None
+    name: str,
+    seed: int | None = None,
+    jobs: int | None = None,
+    transfer: str | None = None,
+    support: Any = None,
 ) -> Law:
-    """An unfitted law; ``seed`` / ``n_jobs`` / ``transfer`` are passed only to laws that take
-    them (``--transfer`` given for another law is an error)."""
+    """An unfitted law; ``seed`` / ``n_jobs`` / ``transfer`` / ``support`` are passed only to laws
+    that take them (``--transfer`` or ``--corpus`` given for another law is an error)."""
     cls = law_class(name)
     accepted = inspect.signature(cls.__init__).parameters
     hyper: dict[str, Any] = {}
+    if support is not None:
+        if "support" not in accepted:
+            raise ClimbError(f"--corpus applies to the climb and isolated laws only, not '{name}'")
+        hyper["support"] = support
     if transfer is not None:
         if "transfer" not in accepted:
             raise ClimbError(f"--transfer applies to climb-family laws only, not '{name}'")
@@ -160,8 +188,13 @@ def _print_json(obj: Any) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     # unknown name or option fails before reading
     law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer)
+    if args.corpus is not None:
+        make_law(args.law, support=object())  # --corpus for a law without the term fails here
     out = _check_out(args.out, (".json",), "--out")
     runs = read_runs(args.runs)
+    if args.corpus is not None:
+        law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer,
+                       support=support_profile(args.corpus, runs))  # fmt: skip
     t0 = time.perf_counter()
     law.fit(runs)
     elapsed = time.perf_counter() - t0
@@ -193,10 +226,14 @@ def run_cv(args: argparse.Namespace) -> int:
 
     name = args.law
     make_law(name, transfer=args.transfer)  # unknown law name fails before reading the runs
+    if args.corpus is not None:
+        make_law(name, support=object())  # --corpus for a law without the term fails here
     runs = read_runs(args.runs)
+    profile = support_profile(args.corpus, runs)
     result = cross_validate(
-        lambda: make_law(name, seed=args.seed, transfer=args.transfer), runs, args.folds, args.seed
-    )
+        lambda: make_law(name, seed=args.seed, transfer=args.transfer, support=profile),
+        runs, args.folds, args.seed,
+    )  # fmt: skip
     result.law = name
     if args.predictions:
         out = _check_out(args.predictions, (".csv",), "--predictions")
