@@ -167,3 +167,24 @@ def test_cli_fit_and_cv_with_a_corpus(tmp_path, capsys) -> None:  # type: ignore
     assert main(["fit", str(path), "--law", "msl", "--corpus", "embedded", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["climb: error: --corpus applies to the climb and isolated laws only, not 'msl'"]
+
+
+def test_bootstrap_refits_with_the_laws_own_hyper_parameters(case, fitted, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import climb.laws as laws_pkg
+    from climb.allocation.plan import plan_allocation
+
+    _, profile, runs, _, _ = case
+    seen: list[dict] = []  # type: ignore[type-arg]
+    real = laws_pkg.get_law
+
+    def spy(name, **hyper):  # type: ignore[no-untyped-def]
+        seen.append({"name": name, **hyper})
+        return real(name, **hyper)
+
+    monkeypatch.setattr(laws_pkg, "get_law", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        plan_allocation(fitted, 1.5e6, runs=runs, n_boot=2, baselines=("uniform",))
+    refits = [h for h in seen if h["name"] == "climb"]
+    assert len(refits) == 2
+    assert all(h["support"] is profile and h["support_count"] == 1.0 for h in refits)

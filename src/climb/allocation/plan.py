@@ -63,6 +63,15 @@ class AllocationPlan:
         return out
 
 
+def _refit_as(law: LawLike) -> dict[str, Any]:
+    """The bootstrap refits a fitted law with its own hyper-parameters (transfer, support-aware
+    term, unique tokens…), not the defaults; a law JSON refits as the default ``climb``."""
+    get = getattr(law, "get_params", None)
+    if get is None or getattr(law, "name", "") not in ("climb", "isolated"):
+        return {}
+    return {"law_name": law.name, "law_options": {k: v for k, v in get().items() if k != "seed"}}  # type: ignore[union-attr]
+
+
 def plan_allocation(
     law: LawLike,
     tokens: float,
@@ -115,7 +124,7 @@ def plan_allocation(
             raise ClimbError("n_boot > 0 needs runs (the proxy runs to refit the law on)")
         boot = bootstrap_allocation(
             table, tokens, params, constraints=problem.constraints, n_boot=n_boot, seed=seed,
-            level=level, objective=objective, progress=progress,
+            level=level, objective=objective, progress=progress, **_refit_as(law),
         )  # fmt: skip
         if boot.sources != result.sources:
             raise ClimbError(
