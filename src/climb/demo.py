@@ -328,14 +328,19 @@ def stage_proxies(ctx: DemoContext, plan: Plan) -> RunTable:
 
 
 def _support_hyper(ctx: DemoContext, runs: RunTable) -> dict[str, Any]:
-    """The climb law's support-aware term needs the byte frequencies of the proxies' corpus
-    (byte-level proxies only; :class:`climb.laws.climb.support.SupportProfile`)."""
+    """The climb law's corpus-derived hyper-parameters: the unique tokens ``U`` of each source
+    (repetition ``S(T; U)`` in the effective data, the same counts as the data caps) and, for
+    byte-level proxies, the byte frequencies of the support-aware term
+    (:class:`climb.laws.climb.support.SupportProfile`)."""
     from climb.data.corpus import Corpus
     from climb.laws.climb.support import SupportProfile
 
-    if ctx.settings.model.tokenizer != "bytes":
-        return {}
-    return {"support": SupportProfile.from_corpus(Corpus.open(ctx.corpus), list(runs.sources))}
+    corpus = Corpus.open(ctx.corpus)
+    unique = corpus.unique_tokens()
+    hyper: dict[str, Any] = {"unique_tokens": {s: float(unique[s]) for s in runs.sources}}
+    if ctx.settings.model.tokenizer == "bytes":
+        hyper["support"] = SupportProfile.from_corpus(corpus, list(runs.sources))
+    return hyper
 
 
 def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:
