@@ -19,6 +19,8 @@ Methods (CLIMB.md §5):
 
 * ``climb``: the default ``climb`` law fitted on the runs, allocated by the two-step allocator;
 * ``climb-linear``: the same with ``transfer="linear"`` (``r = W(D) p``, the paper's form);
+* ``climb-kappa2``: the default law with the former box ``|κ| ≤ 2`` (``kappa_bound=2``), kept to
+  show why the default box is now ``|κ| ≤ 0.5``;
 * ``climb-nokappa``: the default law with ``fit_kappa=False`` (``κ = 0``: transfer does not change
   with the budget), a diagnostic of how much the fitted budget sensitivity costs or gains;
 * ``isolated``: the ``isolated`` law (``W = I``) fitted on the runs, allocated by the same allocator;
@@ -64,7 +66,7 @@ from climb.laws import Law, get_law, law_from_json
 from climb.laws.simulate import MIN_RATIO, random_climb_law, simulate_runs
 
 CLOSED = ("uniform", "natural", "temperature", "unimax")
-METHODS = ("climb", "climb-linear", "climb-nokappa", "isolated", "msl", *CLOSED)
+METHODS = ("climb", "climb-linear", "climb-nokappa", "climb-kappa2", "isolated", "msl", *CLOSED)
 
 
 @dataclass
@@ -111,6 +113,7 @@ def method_mixtures(inst: Instance, args: argparse.Namespace) -> dict[str, np.nd
         ("climb", "climb", {}),
         ("climb-linear", "climb", {"transfer": "linear"}),
         ("climb-nokappa", "climb", {"fit_kappa": False}),
+        ("climb-kappa2", "climb", {"kappa_bound": 2.0}),
         ("isolated", "isolated", {}),
         ("msl", "msl", {}),
     ):
@@ -120,7 +123,7 @@ def method_mixtures(inst: Instance, args: argparse.Namespace) -> dict[str, np.nd
                 fitted[name] = get_law(law_name, **hyper).fit(inst.runs)
         except ClimbError as exc:
             out[name] = f"fit failed: {exc}"
-    for name in ("climb", "climb-linear", "climb-nokappa", "isolated"):
+    for name in ("climb", "climb-linear", "climb-nokappa", "climb-kappa2", "isolated"):
         if name in fitted:
             try:
                 out[name] = allocate(fitted[name], target, constraints=cons).proportions

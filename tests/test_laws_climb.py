@@ -398,3 +398,21 @@ def test_random_law_has_positive_and_negative_transfer() -> None:
     law = random_climb_law(8, seed=0)
     off = law.W_[~np.eye(8, dtype=bool)]
     assert (off > 0).sum() > 10 and (off < 0).sum() > 3
+
+
+def test_kappa_stays_in_its_box_where_transfer_is_absent() -> None:
+    """With no transfer in the truth, κ is not identified; the fit keeps it within kappa_bound
+    (default 0.5), so W(D*) cannot blow noise-level weights up at 10× the proxies' budget."""
+    from climb.laws.simulate import random_climb_law, simulate_runs
+
+    truth = random_climb_law(4, tokens=(1e8, 3e8), seed=3)
+    truth.params_.W[:] = np.eye(4)
+    runs = simulate_runs(truth, 40, tokens=(1e8, 3e8), noise=0.01, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        law = get_law("climb").fit(runs)
+        wide = get_law("climb", kappa_bound=2.0).fit(runs)
+    assert np.abs(law.kappa_).max() <= 0.5 + 1e-12
+    assert 0.5 < np.abs(wide.kappa_).max() <= 2.0 + 1e-12  # unidentified: the box decides
+    with pytest.raises(ClimbError, match="kappa_bound must be a number ≥ 0"):
+        get_law("climb", kappa_bound=-1).fit(runs)

@@ -21,6 +21,7 @@ from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
 from climb.laws.base import Diagnostics, Law, json_array
 from climb.laws.climb.fit import (
+    KAPPA_BOUND,
     FamilyFit,
     TargetDesign,
     TargetFit,
@@ -101,6 +102,8 @@ class ClimbLaw(Law):
         fit_kappa, fit_size: ``"auto"``, True or False.
         w_penalty: shrinkage ``s`` of the transfer weights toward 0 (adds ``≈ δ·s·Σ_j |w_ij|`` to
             each target's Huber objective; 0 = none).
+        kappa_bound: box ``|κ_i| ≤ kappa_bound`` of the budget sensitivity of transfer (default
+            0.5: ``W(D)`` changes at most ≈ 3.2× per decade of tokens; see ``KAPPA_BOUND``).
         transfer: ``"saturating"`` (fit ``η``) or ``"linear"`` (``η = 1``).
 
     Fitted attributes: ``params_`` (:class:`ClimbParams`), ``W_``, ``E_``, ``A_``, ``alpha_``,
@@ -128,6 +131,7 @@ class ClimbLaw(Law):
         fit_kappa: FitFlag = "auto",
         fit_size: FitFlag = "auto",
         w_penalty: float = 0.0,
+        kappa_bound: float = KAPPA_BOUND,
         transfer: Transfer = "saturating",
         support: SupportProfile | None = None,
         support_count: float = SEEN_COUNT,
@@ -144,6 +148,7 @@ class ClimbLaw(Law):
         self.fit_kappa = fit_kappa
         self.fit_size = fit_size
         self.w_penalty = w_penalty
+        self.kappa_bound = kappa_bound
         self.transfer = transfer
         self.support = support
         self.support_count = support_count
@@ -403,6 +408,7 @@ class ClimbMSLLaw(Law):
         fit_kappa: FitFlag = "auto",
         fit_size: FitFlag = "auto",
         w_penalty: float = 0.0,
+        kappa_bound: float = KAPPA_BOUND,
         transfer: Transfer = "saturating",
     ) -> None:
         self.seed = seed
@@ -415,6 +421,7 @@ class ClimbMSLLaw(Law):
         self.fit_kappa = fit_kappa
         self.fit_size = fit_size
         self.w_penalty = w_penalty
+        self.kappa_bound = kappa_bound
         self.transfer = transfer
 
     def _validate_hyper(self) -> None:

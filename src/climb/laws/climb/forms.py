@@ -158,14 +158,14 @@ def climb_target_model(x: np.ndarray, design: TargetDesign) -> tuple[np.ndarray,
 
 def climb_bounds(design: TargetDesign, opts: FitOptions) -> tuple[np.ndarray, np.ndarray]:
     """Box bounds of ``x = [E, log b, β, w…, (κ), (a, α), (η)]``: ``0 ≤ E ≤ min L``,
-    ``0.02 ≤ β ≤ 3``, ``w ∈ w_bounds``, ``|κ| ≤ 2``, ``0 ≤ a ≤ 10·max L``, ``0 ≤ α ≤ 3``,
+    ``0.02 ≤ β ≤ 3``, ``w ∈ w_bounds``, ``|κ| ≤ kappa_bound``, ``0 ≤ a ≤ 10·max L``, ``0 ≤ α ≤ 3``,
     ``η ∈ ETA_BOUNDS``."""
     m = design.free.size
     lo = [0.0, -40.0, 0.02] + [opts.w_bounds[0]] * m
     hi = [float(design.y.min()), 40.0, 3.0] + [opts.w_bounds[1]] * m
     if design.fit_kappa:
-        lo.append(-2.0)
-        hi.append(2.0)
+        lo.append(-opts.kappa_bound)
+        hi.append(opts.kappa_bound)
     if design.fit_size:
         lo += [0.0, 0.0]
         hi += [10.0 * float(design.y.max()), 3.0]
@@ -338,15 +338,15 @@ def msl_target_model(
 def msl_bounds(
     design: TargetDesign, opts: FitOptions, fit_tokens: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``0 < E ≤ 10·max L``, ``0 ≤ γ ≤ 3``, ``w ∈ w_bounds``, ``|κ| ≤ 2``, ``b, a ∈ [0, 10·max L]``,
+    """``0 < E ≤ 10·max L``, ``0 ≤ γ ≤ 3``, ``w ∈ w_bounds``, ``|κ| ≤ kappa_bound``, ``b, a ∈ [0, 10·max L]``,
     ``β, α ∈ [0, 3]``, ``η ∈ ETA_BOUNDS``."""
     top = 10.0 * float(design.y.max())
     m = design.free.size
     lo = [1e-6, 0.0] + [opts.w_bounds[0]] * m
     hi = [top, 3.0] + [opts.w_bounds[1]] * m
     if design.fit_kappa:
-        lo.append(-2.0)
-        hi.append(2.0)
+        lo.append(-opts.kappa_bound)
+        hi.append(opts.kappa_bound)
     if fit_tokens:
         lo += [0.0, 0.0]
         hi += [top, 3.0]
