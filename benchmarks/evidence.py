@@ -13,17 +13,20 @@ where it stopped, finished runs are never retrained):
 2. **proxies** — ``design_runs`` (monolingual runs, pairs, Dirichlet mixtures) with the WSD
    schedule: one run per mixture at ``D₂`` with a cooldown branch at ``D₁ = D₂/2``, so both rows
    of every mixture are true budgets (the LR schedule finished there) → ``proxies.db``;
-3. **allocation** — laws fitted on the proxies (``climb`` default, ``isolated``, ``msl``), the
+3. **allocation** — laws fitted on the proxies (``climb`` default with the support-aware term
+   given the corpus' byte profile, as ``climb demo`` fits it; ``isolated``; ``msl``), the
    target budget ``D* = --scale · D₂`` with the same data caps (``p_i D* ≤ 4 U_i``): Climb's
    two-step allocation, the isolated-law optimum (fitted isolated law, same allocator), the MSL
    optimum, uniform, natural, temperature (τ = 3.33), UniMax → ``allocation.json`` (written once
    and reused, so a resumed study trains exactly the same mixtures);
 4. **verification** — every mixture trained at ``D*`` (the same WSD schedule: constant LR, then
-   a cooldown over the last 20 %) with ``--seeds`` seeds (init and data order), seed by seed (all mixtures of seed 0 first, so partial results are paired) →
+   a cooldown over the last 20 %) with ``--seeds`` seeds (init and data order), seed by seed
+   (all mixtures of seed 0 first, so partial results are paired) →
    ``verify.db``; each run is also evaluated on the parallel pages;
 5. **results** — per mixture, the realized mean validation loss over the scenario's languages
    (bits per byte) per seed; Climb minus each baseline, paired by seed, mean and 95 %
-   t-interval; verdict ``win`` (interval below 0), ``loss`` (above 0) or ``tie``. Written to
+   t-interval (:func:`climb.verification.paired_difference`); verdict ``wins`` (interval below
+   0), ``loses`` (above 0) or ``ties within noise``. Written to
    ``benchmarks/output/evidence.json`` (the schema of issue 10, exactly) after every finished
    seed, and the details (coverage, parallel-text bits/byte, predicted losses, settings) to
    ``benchmarks/output/evidence-details.json``.
@@ -45,7 +48,6 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import hashlib
 import json
 import lzma
-import math
 import shutil
 import time
 import warnings
@@ -54,7 +56,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from climb.allocation import Constraints, allocate
 from climb.allocation.plan import plan_allocation
@@ -67,6 +68,7 @@ from climb.proxy.config import ModelConfig, TrainConfig
 from climb.proxy.design import Plan, PlannedRun, design_runs
 from climb.proxy.executors import make_executor
 from climb.proxy.sweep import run_sweep
+from climb.verification import paired_difference
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "output"
@@ -286,17 +288,16 @@ def verify_plan(sc: Scenario, corpus: Path, alloc: dict, seed: int) -> Plan:
 
 
 # ---------------------------------------------------------------------- 5. results
-def paired(diffs: list[float]) -> dict[str, Any]:
-    """Mean of the paired differences with a 95 % t-interval and the verdict."""
-    d = np.asarray(diffs, dtype=float)
-    if d.size < 2:
-        mean = float(d.mean()) if d.size else None
+def paired(ours: list[float], theirs: list[float], seeds: list[int], name: str) -> dict[str, Any]:
+    """Climb − baseline paired by seed: mean, 95 % t-interval and verdict
+    (:func:`climb.verification.paired_difference`; fewer than 2 pairs: no interval)."""
+    if len(ours) < 2:
+        mean = float(np.mean(np.subtract(ours, theirs))) if ours else None
         return {"mean_diff": mean, "ci_low": None, "ci_high": None,
-                "verdict": f"not enough seeds ({d.size})"}  # fmt: skip
-    half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
-    lo, hi = float(d.mean()) - half, float(d.mean()) + half
-    verdict = "win" if hi < 0 else "loss" if lo > 0 else "tie"
-    return {"mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi, "verdict": verdict}
+                "verdict": f"not enough seeds ({len(ours)})"}  # fmt: skip
+    c = paired_difference(ours, theirs, seeds=seeds, name=name)
+    return {"mean_diff": c.mean_diff, "ci_low": c.ci_low, "ci_high": c.ci_high,
+            "verdict": c.verdict}  # fmt: skip
 
 
 def results(sc: Scenario, where: Path, seeds: int) -> tuple[dict, dict] | None:
@@ -349,11 +350,10 @@ def results(sc: Scenario, where: Path, seeds: int) -> tuple[dict, dict] | None:
             continue
         theirs = dict(zip(mixtures[b]["seeds"], mixtures[b]["losses"]))
         common = sorted(set(ours) & set(theirs))
-        pairs[b] = paired([ours[s] - theirs[s] for s in common])
+        pairs[b] = paired([ours[s] for s in common], [theirs[s] for s in common], common, b)
         theirs_par = dict(zip(mixtures[b]["seeds"], details[b]["parallel_losses"]))
-        pd = [ours_par[s] - theirs_par[s] for s in common
-              if ours_par.get(s) is not None and theirs_par.get(s) is not None]  # fmt: skip
-        pairs_par[b] = paired(pd)
+        cp = [s for s in common if ours_par.get(s) is not None and theirs_par.get(s) is not None]
+        pairs_par[b] = paired([ours_par[s] for s in cp], [theirs_par[s] for s in cp], cp, b)
     entry = {"target_tokens": alloc["target_tokens"], "mixtures": mixtures, "paired": pairs}
     info = {
         "languages": langs, "parallel_targets": par, "note": sc.note, "caps_bytes": sc.caps,
@@ -435,7 +435,7 @@ def plot(evidence: dict, path: Path) -> Path | None:
         for i, b in enumerate(base):
             p = sc["paired"][b]
             err = [[p["mean_diff"] - p["ci_low"]], [p["ci_high"] - p["mean_diff"]]]
-            color = {"win": "tab:green", "loss": "tab:red"}.get(p["verdict"], "0.3")
+            color = {"wins": "tab:green", "loses": "tab:red"}.get(p["verdict"], "0.3")
             bx.errorbar(i, p["mean_diff"], yerr=err, fmt="o", color=color, capsize=3)
         bx.axhline(0.0, color="k", lw=0.8)
         bx.set_xticks(range(len(base)), base, rotation=30, ha="right", fontsize=8)
@@ -520,7 +520,7 @@ def main() -> None:
         choices=list(SCENARIOS),
         help="default: all (the *-support ones reuse the finished runs of the others)",
     )
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--proxy-tokens", type=float, nargs="+", default=[20_000, 40_000])
     ap.add_argument("--scale", type=float, default=10.0, help="D* / largest proxy budget")
     ap.add_argument("--workers", type=int, default=2)
