@@ -108,6 +108,14 @@ SCENARIOS = {
         "scenario corpus, as `climb demo` fits it); the 'transfer' allocation predates it",
         reuse="transfer",
     ),
+    "transfer-kappa05": Scenario(
+        "transfer-kappa05",
+        ("es", "pt", "fr", "ca", "ru", "uk", "zh", "ja"),
+        caps={"ca": 12_000},
+        note="the transfer scenario again (same proxies and baseline runs) with the climb law "
+        "since |kappa| <= 0.5 became its default box (479f46f)",
+        reuse="transfer",
+    ),
     "demo": Scenario(
         "demo",
         ("en", "fr", "ru", "ja", "ko", "hi"),
@@ -120,6 +128,13 @@ SCENARIOS = {
         proxy_runs=18,
         note="the demo scenario again (same proxies and baseline runs) with the climb law's "
         "support-aware term, as for transfer-support",
+        reuse="demo",
+    ),
+    "demo-kappa05": Scenario(
+        "demo-kappa05",
+        ("en", "fr", "ru", "ja", "ko", "hi"),
+        proxy_runs=18,
+        note="the demo scenario again with the climb law since |kappa| <= 0.5 (479f46f)",
         reuse="demo",
     ),
 }
