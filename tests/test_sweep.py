@@ -301,7 +301,7 @@ def test_sweep_cli_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
         code = main(["sweep", str(plan), "--corpus", str(corpus), "--store", str(store), *extra])
         assert code == 2 and message in capsys.readouterr().err
     code = main(["sweep", str(tmp_path / "nope.yaml"), "--store", str(store)])
-    assert code == 2 and "no such plan file" in capsys.readouterr().err
+    assert code == 2 and "plan: " in (err := capsys.readouterr().err) and "no such file" in err
     assert not store.exists()
 
 

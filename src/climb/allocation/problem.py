@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from climb.allocation.constraints import Constraints
+from climb.data.yamlfile import read_yaml
 from climb.errors import ClimbError
 from climb.laws.climb import ClimbParams
 from climb.laws.climb.ratio import R_FLOOR, RatioMap
@@ -302,14 +303,7 @@ def read_source_table(path: Path, option: str, columns: tuple[str, ...]) -> list
     if not path.is_file():
         raise ClimbError(f"{option}: {path}: no such file")
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
-        import yaml
-
-        try:
-            obj = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ClimbError(
-                f"{option}: {path}: not valid YAML/JSON ({str(exc).splitlines()[0]})"
-            ) from None
+        obj = read_yaml(path, option)
         if not isinstance(obj, dict):
             raise ClimbError(f"{option}: {path}: expected a mapping source → value")
         if len(columns) == 2:

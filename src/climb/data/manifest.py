@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from climb.data.runs import LOSS_PREFIX, P_PREFIX, RunTable, _read_frame_checked
+from climb.data.yamlfile import read_yaml
 from climb.errors import ClimbError
 
 MANIFEST_FORMAT = "climb-launch-manifest"
@@ -98,17 +99,8 @@ class Manifest:
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
         """Read and validate ``manifest.yaml``."""
-        import yaml
-
         path = Path(path)
-        if not path.is_file():
-            raise ClimbError(f"manifest: {path}: no such file")
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ClimbError(
-                f"manifest: {path}: not valid YAML ({str(exc).splitlines()[0]})"
-            ) from None
+        doc = read_yaml(path, "manifest")
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
             raise ClimbError(
                 f"manifest: {path}: not a climb launch manifest (format: {MANIFEST_FORMAT})"

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from climb.data.runs import LOSS_PREFIX, P_PREFIX, RunTable
+from climb.data.yamlfile import read_yaml
 from climb.errors import ClimbError
 
 SOURCE = "{source}"
@@ -109,17 +110,8 @@ class TrackerMapping:
     @classmethod
     def read(cls, path: str | Path) -> TrackerMapping:
         """A mapping YAML/JSON file."""
-        import yaml
-
         path = Path(path)
-        if not path.is_file():
-            raise ClimbError(f"mapping: {path}: no such file")
-        try:
-            obj = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ClimbError(
-                f"mapping: {path}: not valid YAML ({str(exc).splitlines()[0]})"
-            ) from None
+        obj = read_yaml(path, "mapping")
         if not isinstance(obj, Mapping):
             raise ClimbError(f"mapping: {path}: expected keys loss, p, tokens, params")
         return cls.from_dict(obj, origin=f"mapping {path}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from climb.data.yamlfile import parse_yaml
 from climb.errors import ClimbError
 
 ZERO = 1e-12
@@ -58,7 +59,6 @@ class Mixture:
 
 def _read_mapping(path: Path, what: str) -> Mapping[Any, Any]:
     """A YAML/JSON mapping, or a two-column CSV (header row, then ``source,value``)."""
-    import yaml
 
     if not path.is_file():
         raise ClimbError(f"{what}: {path}: no such file")
@@ -70,10 +70,7 @@ def _read_mapping(path: Path, what: str) -> Mapping[Any, Any]:
         if len(rows) < 2 or any(len(r) != 2 for r in rows if r):
             raise ClimbError(f"{what}: {path}: expected a header and rows 'source,value'")
         return {r[0].strip(): r[1].strip() for r in rows[1:] if r}
-    try:
-        obj = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ClimbError(f"{what}: {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    obj = parse_yaml(text, f"{what}: {path}")
     if not isinstance(obj, Mapping):
         raise ClimbError(f"{what}: {path}: expected a mapping 'source: value' (one per source)")
     return obj

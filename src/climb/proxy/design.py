@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from climb.data.yamlfile import read_yaml
 from climb.errors import ClimbError, ClimbWarning
 from climb.proxy.config import ModelConfig, RunSpec, TrainConfig
 
@@ -178,20 +179,7 @@ class Plan:
     def load(cls, path: str | Path) -> Plan:
         """Read and validate a plan YAML; any problem is a one-line :class:`ClimbError`."""
         path = Path(path)
-        if not path.exists():
-            raise ClimbError(f"{path}: no such plan file")
-        if path.is_dir():
-            raise ClimbError(f"{path}: is a directory, expected a plan YAML file")
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ClimbError(f"{path}: not UTF-8 text; expected a plan YAML file") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ClimbError(
-                f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-            ) from None
+        doc = read_yaml(path, "plan")
         return cls.from_dict(doc, origin=str(path))
 
     @classmethod
