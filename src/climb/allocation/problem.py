@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from climb.allocation.constraints import Constraints
-from climb.data.yamlfile import read_yaml
+from climb.data.userfiles import read_yaml
 from climb.errors import ClimbError
 from climb.laws.climb import ClimbParams
 from climb.laws.climb.ratio import R_FLOOR, RatioMap

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from climb.data.userfiles import read_json
 from climb.errors import ClimbError
 
 
@@ -166,13 +166,7 @@ def _float_or_nan(x: Any) -> float:
 def read_allocation(path: str | Path) -> tuple[AllocationResult, dict[str, AllocationResult]]:
     """The Climb allocation and its baselines from the JSON of ``climb allocate --json`` (or the
     demo's ``allocation.json``), as :class:`AllocationResult` objects."""
-    path = Path(path)
-    if not path.is_file():
-        raise ClimbError(f"{path}: no such allocation file")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ClimbError(f"{path}: not valid JSON ({exc})") from None
+    obj = read_json(path, "allocation")
     try:
         result = AllocationResult.from_dict(obj)
         baselines = {

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from climb.data.runs import LOSS_PREFIX, P_PREFIX, RunTable, _read_frame_checked
-from climb.data.yamlfile import read_yaml
+from climb.data.userfiles import read_yaml
 from climb.errors import ClimbError
 
 MANIFEST_FORMAT = "climb-launch-manifest"

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from climb.data.runs import LOSS_PREFIX, P_PREFIX, RunTable
-from climb.data.yamlfile import read_yaml
+from climb.data.userfiles import read_yaml
 from climb.errors import ClimbError
 
 SOURCE = "{source}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from climb.data.yamlfile import parse_yaml
+from climb.data.userfiles import parse_yaml
 from climb.errors import ClimbError
 
 ZERO = 1e-12

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any
 
+from climb.data.userfiles import read_json
 from climb.errors import ClimbError
 from climb.laws.base import Law
 
@@ -44,13 +44,7 @@ def law_from_json(obj: Any) -> Law:
 
 def read_law_json(path: str | Path) -> dict[str, Any]:
     """The JSON object of a law file (not yet validated as a law)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ClimbError(f"{path}: no such law file")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ClimbError(f"{path}: not valid JSON ({exc})") from None
+    obj = read_json(path, "law")
     if not isinstance(obj, dict):
         raise ClimbError(f"{path}: law JSON: expected an object with a 'law' key")
     return obj

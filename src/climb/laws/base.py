@@ -16,7 +16,6 @@ effective ratio ``r``: :meth:`Law.effective_ratio`, :meth:`Law.ratio_from_loss`)
 from __future__ import annotations
 
 import inspect
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from climb.data.runs import RunTable
+from climb.data.userfiles import write_json
 from climb.errors import ClimbError
 
 
@@ -243,11 +243,7 @@ class Law(ABC):
 
     def save(self, path: str | Path) -> Path:
         """Write the law's JSON to ``path`` (atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        path = write_json(path, self.to_json())
         return path
 
     # ------------------------------------------------------------------ helpers

@@ -18,7 +18,6 @@ Two estimators with the laws' face (``fit(runs)`` → self, pure ``predict(p, to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
@@ -29,6 +28,7 @@ from scipy.optimize import least_squares
 from scipy.special import expit
 
 from climb.data.runs import METRIC_PREFIX, RunTable
+from climb.data.userfiles import read_json, write_json
 from climb.errors import ClimbError
 from climb.laws.base import Law
 
@@ -224,21 +224,9 @@ def metric_law_from_json(obj: Any) -> MetricLaw:
 
 def save_metric_law(law: MetricLaw, path: str | Path) -> Path:
     """Write a metric law's JSON (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(law.to_json(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_json(path, law.to_json())
 
 
 def load_metric_law(path: str | Path) -> MetricLaw:
     """Read a metric law JSON written by :func:`save_metric_law`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ClimbError(f"{path}: no such metric law file")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ClimbError(f"{path}: not a JSON file ({exc})") from None
-    return metric_law_from_json(obj)
+    return metric_law_from_json(read_json(path, "metric law"))

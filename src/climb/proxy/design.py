@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from climb.data.yamlfile import read_yaml
+from climb.data.userfiles import read_yaml
 from climb.errors import ClimbError, ClimbWarning
 from climb.proxy.config import ModelConfig, RunSpec, TrainConfig
 

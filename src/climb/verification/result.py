@@ -19,7 +19,6 @@ entirely above 0, and ``ties within noise`` when it contains 0.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from climb.data.userfiles import read_json, write_json
 from climb.errors import ClimbError
 
 WINS = "wins"
@@ -307,23 +307,11 @@ class VerificationResult:
             ) from None
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> VerificationResult:
-        path = Path(path)
-        if not path.is_file():
-            raise ClimbError(f"{path}: no such verification file")
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ClimbError(f"{path}: not valid JSON ({exc})") from None
-        return cls.from_json(obj, origin=str(path))
+        return cls.from_json(read_json(path, "verification"), origin=str(path))
 
 
 def _outcome_from_json(name: str, m: Mapping[str, Any]) -> MixtureOutcome:

@@ -1,7 +1,9 @@
-"""Reading a user's YAML/JSON file with one-line errors (plans, manifests, mappings, tables)."""
+"""Users' YAML and JSON files: reading with one-line errors (plans, manifests, mappings, tables,
+law / allocation / verification JSON) and writing JSON atomically."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -36,4 +38,26 @@ def read_yaml(path: str | Path, what: str) -> Any:
     return parse_yaml(text, f"{what}: {path}")
 
 
-__all__ = ["parse_yaml", "read_yaml"]
+def read_json(path: str | Path, what: str) -> Any:
+    """The parsed JSON file at ``path``; errors read ``"{path}: no such {what} file"`` and
+    ``"{path}: not valid JSON (…)"``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ClimbError(f"{path}: no such {what} file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ClimbError(f"{path}: not valid JSON ({exc})") from None
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON through a temporary file (a failure leaves no half file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+__all__ = ["parse_yaml", "read_json", "read_yaml", "write_json"]

@@ -1,4 +1,4 @@
-"""One reader for users' YAML files (plans, manifests, tracker mappings, bounds/weights files)."""
+"""One reader for users' YAML and JSON files (plans, manifests, mappings, tables, law JSON)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from climb.data.yamlfile import read_yaml
+from climb.data.userfiles import read_yaml
 from climb.errors import ClimbError
 from climb.proxy.design import Plan
 
@@ -34,3 +34,16 @@ def test_plan_load_uses_it(tmp_path: Path) -> None:
     bad.write_text("sources: [en\n", encoding="utf-8")
     with pytest.raises(ClimbError, match=r"^plan: .*plan\.yaml: not valid YAML"):
         Plan.load(bad)
+
+
+def test_read_and_write_json(tmp_path: Path) -> None:
+    from climb.data.userfiles import read_json, write_json
+
+    path = write_json(tmp_path / "sub" / "x.json", {"a": [1.5, None]})
+    assert read_json(path, "law") == {"a": [1.5, None]}
+    assert not list(path.parent.glob(".*.tmp"))  # written through a temporary file
+    with pytest.raises(ClimbError, match=r"no such allocation file$"):
+        read_json(tmp_path / "none.json", "allocation")
+    (tmp_path / "bad.json").write_text("{oops", encoding="utf-8")
+    with pytest.raises(ClimbError, match="not valid JSON"):
+        read_json(tmp_path / "bad.json", "law")
