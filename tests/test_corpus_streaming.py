@@ -373,13 +373,17 @@ def test_stats_memory_does_not_grow_with_corpus_size(tmp_path: Path, tok_path: P
     n_small, n_large = size(small), size(large)
     assert n_large >= 9.5 * n_small and n_small >= 2 * BUFFER_BYTES
     cmd = [sys.executable, "-m", "climb", "corpus", "stats", "--tokenizer", str(tok_path), "--json", "--quiet"]  # fmt: skip
-    rss_small = _peak_rss_kib([*cmd, str(small)])
-    rss_large = _peak_rss_kib([*cmd, str(large)])
+    # peak RSS of one process varies by a few MiB from run to run (allocator and GC timing):
+    # the least of two runs per size
+    rss_small = min(_peak_rss_kib([*cmd, str(small)]) for _ in range(2))
+    rss_large = min(_peak_rss_kib([*cmd, str(large)]) for _ in range(2))
     grown = (rss_large - rss_small) * 1024
     print(
         f"corpus {n_small:,} B: peak RSS {rss_small:,} KiB; corpus {n_large:,} B: {rss_large:,} KiB"
     )
-    assert grown < 0.25 * (n_large - n_small), (rss_small, rss_large, n_small, n_large)
+    # measured here: +2.8 to +8 MiB for +22.7 MB of text (holding it would add ≥ 18 MiB of str
+    # plus token ids); the bound is half the added bytes, clear of that noise
+    assert grown < 0.5 * (n_large - n_small), (rss_small, rss_large, n_small, n_large)
 
 
 @pytest.mark.slow
