@@ -258,7 +258,7 @@ def check_options(law: str, hyper: dict[str, Any]) -> None:
         raise ClimbError(f"{law} law: huber_delta must be > 0, got {delta}")
     if len(w_bounds) != 2 or not (w_bounds[0] < w_bounds[1]) or w_bounds[0] > 0 or w_bounds[1] < 0:
         raise ClimbError(f"{law} law: w_bounds must be (lo, hi) with lo ≤ 0 ≤ hi, got {w_bounds}")
-    kb = hyper.get("kappa_bound", KAPPA_BOUND)
+    kb = hyper["kappa_bound"]
     if not (isinstance(kb, int | float) and np.isfinite(kb) and kb >= 0):
         raise ClimbError(f"{law} law: kappa_bound must be a number ≥ 0, got {kb!r}")
     if int(hyper["max_nfev"]) < 1:
@@ -320,7 +320,7 @@ def prepare_fit(runs: RunTable, hyper: dict[str, Any], law: str, interactions: b
         n_starts=int(hyper["n_starts"]), delta=float(hyper["huber_delta"]),
         w_bounds=(float(hyper["w_bounds"][0]), float(hyper["w_bounds"][1])),
         max_nfev=int(hyper["max_nfev"]), seed=hyper["seed"], w_penalty=float(hyper["w_penalty"]),
-        kappa_bound=float(hyper.get("kappa_bound", KAPPA_BOUND)),
+        kappa_bound=float(hyper["kappa_bound"]),
     )  # fmt: skip
     return FitSetup(
         fit_tokens=fit_tokens,
