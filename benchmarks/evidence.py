@@ -7,8 +7,9 @@ where it stopped, finished runs are never retrained):
 1. **corpus** — a derived corpus (``corpus/``, not committed; rebuilt from the embedded corpus
    and ``benchmarks/data/parallel``): each language's training split without the parallel
    held-out pages (their LibreOffice help documents are removed from training), low-resource
-   languages cut to their first ``cap`` bytes of training documents (so the ≤ 4-epoch cap binds
-   at the target budget); ``par-<lang>`` sources hold the parallel pages (evaluated, never
+   languages cut to their first ``cap`` bytes of training documents
+   (:func:`climb.data.corpus.take_first_bytes`, the rule of ``climb demo --cap``; so the ≤ 4-epoch
+   cap binds at the target budget); ``par-<lang>`` sources hold the parallel pages (evaluated, never
    trained on);
 2. **proxies** — ``design_runs`` (monolingual runs, pairs, Dirichlet mixtures) with the WSD
    schedule: one run per mixture at ``D₂`` with a cooldown branch at ``D₁ = D₂/2``, so both rows
@@ -59,7 +60,7 @@ import numpy as np
 
 from climb.allocation import Constraints, allocate
 from climb.allocation.plan import plan_allocation
-from climb.data.corpus import Corpus, embedded_corpus_path
+from climb.data.corpus import Corpus, embedded_corpus_path, take_first_bytes
 from climb.data.store import RunStore
 from climb.errors import ClimbError
 from climb.laws import get_law, law_from_json
@@ -185,14 +186,8 @@ def build_corpus(sc: Scenario, where: Path) -> Path:
         valid = _read_jsonl_xz(emb / lang / "valid.jsonl.xz")
         kept = [d for d in train if d["doc"].split(":", 1)[-1] not in held]
         removed = len(train) - len(kept)
-        if lang in sc.caps:
-            out, total = [], 0
-            for d in kept:
-                if total >= sc.caps[lang]:
-                    break
-                out.append(d)
-                total += len(d["text"].encode("utf-8")) + 2
-            kept = out
+        if lang in sc.caps:  # the rule of Corpus.derive (climb demo --cap)
+            kept = kept[: len(list(take_first_bytes((d["text"] for d in kept), sc.caps[lang])))]
         (tmp / lang).mkdir(parents=True)
         for split, docs in (("train", kept), ("valid", valid)):
             text = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)

@@ -4,8 +4,11 @@
 resumable (training stages read finished runs from their stores), everything under one
 ``out_dir``:
 
-1. :func:`stage_languages`: about six sources of the corpus, of different sizes and scripts,
-   and their unique tokens (the data caps);
+1. :func:`stage_languages`: about six sources of the corpus, of different sizes and scripts
+   (or a :data:`SCENARIOS` entry's, or the user's), and their unique tokens (the data caps);
+   with ``caps``, a derived corpus under ``out_dir/corpus`` whose capped sources keep only their
+   first training documents (:meth:`climb.data.corpus.Corpus.derive`), so the caps come from
+   the kept text and bind;
 2. :func:`stage_design` (:func:`climb.proxy.design.design_runs`): monolingual runs, pairs and
    Dirichlet mixtures; data caps ``p_i D ≤ e_max U_i`` → ``plan.yaml``;
 3. :func:`stage_proxies` (:func:`climb.proxy.sweep.run_sweep`): trains the proxies into
@@ -33,10 +36,10 @@ import math
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +53,9 @@ from climb.proxy.design import Plan
 from climb.proxy.executors import Executor
 from climb.report import Report, median_abs_error, share_errors
 from climb.verification import VerificationResult
+
+if TYPE_CHECKING:
+    from climb.data.corpus import Corpus
 
 PREFERRED_LANGUAGES = ("en", "fr", "ru", "ja", "ko", "hi", "ar", "el", "zh", "de", "es", "pl")
 """Picked in this order when the corpus has them. In the embedded corpus the first six are
@@ -69,6 +75,41 @@ SHARE_LABELS = {"zero": "p=0", "trace": "p<1%", "main": "p≥1%"}
 
 BASELINE_LAWS = ("climb-msl", "isolated", "msl", "dml", "regression")
 """Laws cross-validated next to ``climb`` (each skipped with a note if it fails)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Named defaults of ``climb demo --scenario``: which languages, which caps, how many proxies.
+
+    Attributes:
+        name: the scenario's name.
+        languages: corpus sources (empty: :func:`choose_languages`).
+        caps: UTF-8 bytes of training text kept of some languages (:meth:`Corpus.derive`).
+        proxy_runs / quick_proxy_runs: proxy runs of the full and ``quick`` sizes (``None``: the
+            settings' own).
+    """
+
+    name: str
+    languages: tuple[str, ...] = ()
+    caps: Mapping[str, int] = field(default_factory=dict)
+    proxy_runs: int | None = None
+    quick_proxy_runs: int | None = None
+
+
+SCENARIOS = {
+    "default": Scenario("default"),  # about six languages of different sizes and scripts
+    "transfer": Scenario(
+        "transfer",
+        ("es", "pt", "fr", "ca", "ru", "uk", "zh", "ja"),
+        {"ca": 12_000},
+        proxy_runs=24,
+        quick_proxy_runs=16,
+    ),
+}
+"""``climb demo --scenario`` choices. ``transfer`` is the transfer scenario of
+``benchmarks/evidence.py``: related languages sharing script and vocabulary (es, pt, fr, ca;
+ru, uk; zh, ja), Catalan cut to its first 12 kB of training text — 10 documents, 12,088 bytes,
+so ``p_ca D* ≤ 4 · 12,088`` caps Catalan at 4.0 % of the default ``D*`` = 1.2M tokens."""
 
 
 def _fast_train() -> TrainConfig:
@@ -161,10 +202,14 @@ class DemoContext:
 
 @dataclass(frozen=True)
 class Languages:
-    """The demo's sources and their unique tokens ``U_i`` in the corpus (the data caps)."""
+    """The demo's sources, their unique tokens ``U_i`` (the data caps) and the corpus they come
+    from: the given one, or with caps the derived one (``cut``: what it cut, per source, as
+    :meth:`climb.data.corpus.Corpus.derived` records it)."""
 
     sources: list[str]
     unique_tokens: dict[str, int]
+    corpus: str | Path | None = None
+    cut: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,10 +236,14 @@ class DemoResult:
     report: Report
     timings: dict[str, float]
     settings: DemoSettings
+    cut: dict[str, Any] = field(default_factory=dict)
 
     def summary_lines(self) -> list[str]:
         """The printed summary: CV error, allocation, verification over seeds, verdicts."""
+        from climb.data.corpus import describe_cuts
+
         out = [f"languages: {', '.join(self.languages)}; {len(self.runs)} run-table rows"]
+        out += [f"capped: {line}" for line in describe_cuts({"cut": self.cut})]
         out.append("cross-validated prediction error (whole runs held out), bits/byte:")
         for name, c in sorted(self.cv.items(), key=lambda kv: kv[1].overall.get("mae", math.inf)):
             share = share_errors(c, self.runs)
@@ -269,19 +318,90 @@ def grouped_cross_validate(
     return cross_validate(factory, runs, folds, seed, groups=g)
 
 
-def stage_languages(ctx: DemoContext, languages: Sequence[str] | None) -> Languages:
-    """The demo's sources (given, or :func:`choose_languages`) and their unique tokens."""
-    from climb.data.corpus import Corpus
+def stage_languages(
+    ctx: DemoContext, languages: Sequence[str] | None, caps: Mapping[str, int] | None = None
+) -> Languages:
+    """The demo's sources (given, or :func:`choose_languages`) and their unique tokens; with
+    ``caps`` (bytes of training text kept per source) from the derived corpus
+    ``out/corpus`` (:func:`capped_corpus`), which the later stages then train on."""
+    from climb.data.corpus import Corpus, describe_cuts
 
     c = Corpus.open(ctx.corpus)
     langs = list(languages) if languages else choose_languages(c, ctx.settings.n_languages)
     if len(langs) < 2:
         raise ClimbError("languages: give at least 2 languages")
     c.check_sources(langs)
-    unique_all = c.unique_tokens()
+    if caps:
+        try:
+            c.check_sources(caps)
+        except ClimbError as exc:
+            raise ClimbError(f"caps: {exc}") from None
+        outside = [s for s in caps if s not in langs]
+        if outside:
+            raise ClimbError(
+                f"caps: '{outside[0]}' is not one of the demo's languages ({', '.join(langs)})"
+            )
+    corpus, cut = ctx.corpus, {}
+    if caps or (ctx.out / "corpus").exists():
+        derived = capped_corpus(ctx.out, c, langs, dict(caps or {}))
+        if derived is not None:
+            c, corpus = derived, derived.root
+            cut = {s: v for s, v in (derived.derived() or {}).get("cut", {}).items() if s in langs}
+    unique_all = c.unique_tokens(sources=langs)
     unique = {s: int(unique_all[s]) for s in langs}
     ctx.log("languages: " + ", ".join(f"{s} ({unique[s] / 1e6:.2f}M tokens)" for s in langs))
-    return Languages(langs, unique)
+    for line in describe_cuts({"cut": cut}):
+        ctx.log(f"capped: {line}")
+    return Languages(langs, unique, corpus, cut)
+
+
+def capped_corpus(
+    out: Path, origin: Corpus, languages: list[str], caps: dict[str, int]
+) -> Corpus | None:
+    """The derived corpus ``out/corpus`` of ``languages`` with ``caps`` (``None`` without caps).
+
+    Built by :meth:`climb.data.corpus.Corpus.derive` when missing (or when it lacks one of
+    ``languages``: the same origin and caps give the same text); a ``corpus/`` folder that
+    :meth:`~climb.data.corpus.Corpus.derive` did not write is never touched (with ``caps``: an
+    error). Runs of one output folder
+    must come from one corpus: if ``out`` holds run stores (``runs.db``, ``verify.db``) made on
+    another corpus — other caps or origin, or no caps — this raises :class:`ClimbError` and
+    changes nothing (use another ``out_dir``); without stores a stale derived corpus is rebuilt.
+    """
+    from climb.data.corpus import Corpus, read_derived
+
+    folder = out / "corpus"
+    have = read_derived(folder)
+    if folder.exists() and have is None:  # not ours: never used, never replaced
+        if caps:
+            raise ClimbError(
+                f"out_dir {out}: its corpus/ folder is not a capped corpus the demo wrote; "
+                "use another out_dir"
+            )
+        return None
+    want = {"from": origin.label, "limits": caps}
+    now = None if have is None else {"from": have.get("from"), "limits": have.get("limits", {})}
+    stores = [n for n in ("runs.db", "verify.db") if (out / n).exists()]
+    if now != (want if caps else None) and stores:
+        raise ClimbError(
+            f"out_dir {out}: its runs ({', '.join(stores)}) were trained on "
+            f"{_corpus_words(now)}, not {_corpus_words(want if caps else None, origin.label)}; "
+            "use another out_dir (or remove this one)"
+        )
+    if not caps:
+        if have is not None:
+            shutil.rmtree(folder)  # a stale derived corpus, no runs trained on it
+        return None
+    if have is not None and now == want and set(languages) <= set(have.get("sources", [])):
+        return Corpus.open(folder)
+    return origin.derive(folder, limits=caps, sources=languages)
+
+
+def _corpus_words(record: Mapping[str, Any] | None, origin: str | None = None) -> str:
+    if record is None:
+        return "an uncapped corpus" if origin is None else f"the uncapped corpus '{origin}'"
+    caps = ", ".join(f"{k}={v:,} bytes" for k, v in sorted(record["limits"].items()))
+    return f"the corpus '{record['from']}' with caps {caps}"
 
 
 def stage_design(ctx: DemoContext, langs: Languages) -> Plan:
@@ -305,6 +425,8 @@ def stage_design(ctx: DemoContext, langs: Languages) -> Plan:
     for w in caught:
         if "identifiable" not in str(w.message) or len(cfg.proxy_tokens) > 1:
             ctx.log(f"note: {w.message}")
+    if langs.cut:
+        plan.design["corpus_cut"] = langs.cut
     plan.save(ctx.out / "plan.yaml")
     ctx.log(
         f"{len(plan)} {cfg.train.schedule} proxy runs, true budgets "
@@ -448,9 +570,11 @@ def stage_report(
     plan: Plan,
 ) -> Report:
     """``report.html`` and the PNGs (:func:`climb.report.build_report`)."""
+    from climb.data.corpus import describe_cuts
     from climb.report import build_report
 
     cfg = ctx.settings
+    cut = plan.design.get("corpus_cut", {})
     notes = [
         "Demo on the embedded corpus (Debian documentation and fortunes): "
         f"{len(plan.sources)} languages, {len(plan)} proxy runs of "
@@ -459,6 +583,10 @@ def stage_report(
         "Cross-validation holds out whole training runs (a run's checkpoint rows stay with it).",
         "Caveat: many documents are translations of the same English originals, which can "
         "inflate measured transfer between languages.",
+    ]
+    notes += [
+        f"Capped corpus (out/corpus, data cap p·D ≤ {cfg.max_epochs:g}·U from the kept text): {x}"
+        for x in describe_cuts({"cut": cut})
     ]
     notes += [f"Allocation warning: {w}" for w in alloc.warnings]
     if laws.cv_failed:
@@ -522,14 +650,28 @@ def run_demo(
     full: bool = False,
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    scenario: str = "default",
+    caps: Mapping[str, int] | None = None,
 ) -> DemoResult:
     """Run the whole demo into ``out_dir`` (resumable: finished runs are never retrained).
 
     ``quick`` uses :meth:`DemoSettings.quick`; ``settings`` overrides both. ``corpus`` ``None`` is
     the embedded corpus. ``seeds``: verify with seeds ``0 … seeds−1`` (≥ 2); ``full``: verify
     every baseline (:data:`ALL_BASELINES`). ``log`` receives one line per stage (``None``: silent).
+    ``scenario`` (a :data:`SCENARIOS` name) gives the defaults of ``languages``, ``caps`` and the
+    number of proxy runs; ``caps`` (``{source: bytes}``, replacing the scenario's) cuts those
+    sources' training text to its first documents up to that many bytes in a derived corpus
+    ``out_dir/corpus`` (:func:`capped_corpus`), which every stage then uses.
     """
+    if scenario not in SCENARIOS:
+        raise ClimbError(f"scenario '{scenario}' is not one of: {', '.join(SCENARIOS)}")
+    sc = SCENARIOS[scenario]
+    languages = languages or list(sc.languages) or None
+    caps = dict(sc.caps if caps is None else caps)
     cfg = settings or (DemoSettings.quick() if quick else DemoSettings())
+    runs_of_scenario = sc.quick_proxy_runs if quick else sc.proxy_runs
+    if settings is None and runs_of_scenario is not None:
+        cfg = replace(cfg, proxy_runs=runs_of_scenario)
     if workers is not None:
         cfg = replace(cfg, workers=workers)
     if seeds is not None:
@@ -541,7 +683,8 @@ def run_demo(
     ctx = _context(out_dir, cfg, corpus, log, progress)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
-    langs = _timed(ctx, "corpus", timings, lambda: stage_languages(ctx, languages))
+    langs = _timed(ctx, "corpus", timings, lambda: stage_languages(ctx, languages, caps))
+    ctx = replace(ctx, corpus=langs.corpus)
     plan = _timed(ctx, "design", timings, lambda: stage_design(ctx, langs))
     runs = _timed(ctx, "proxies", timings, lambda: stage_proxies(ctx, plan))
     laws = _timed(ctx, "laws", timings, lambda: stage_laws(ctx, runs))
@@ -564,4 +707,5 @@ def run_demo(
         report=report,
         timings=timings,
         settings=cfg,
+        cut=langs.cut,
     )

@@ -7,7 +7,7 @@ import json
 import shlex
 import sys
 
-from climb.data.corpus import Corpus, write_unique_tokens
+from climb.data.corpus import Corpus, describe_cuts, write_unique_tokens
 from climb.errors import ClimbError
 
 
@@ -89,9 +89,11 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.unique_tokens_out:
         write_unique_tokens(corpus, args.unique_tokens_out, args.tokenizer)
     tokenizer = stats[0].tokenizer if stats else "bytes"
+    derived = corpus.derived()
     if args.json:
         sources = [s.to_dict() for s in stats]
-        print(json.dumps({"root": str(corpus.root), "tokenizer": tokenizer, "sources": sources}, indent=1))  # fmt: skip
+        doc = {"root": str(corpus.root), "tokenizer": tokenizer, "sources": sources}
+        print(json.dumps(doc | ({"derived": derived} if derived else {}), indent=1))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -109,6 +111,12 @@ def run_stats(args: argparse.Namespace) -> int:
         print("unique tokens = bytes of the training split (byte-level tokenizer)")
     else:
         print(f"unique tokens = tokens of the training split under {tokenizer}")
+    if derived:
+        origin = derived.get("from")
+        origin = "the embedded corpus" if origin == "embedded" else origin
+        print(f"derived from {origin}; cut (the counts above are of the kept text):")
+        for line in describe_cuts(derived) or ["nothing"]:
+            print(f"  {line}")
     if args.unique_tokens_out:
         print(f"wrote {args.unique_tokens_out}")
     return 0

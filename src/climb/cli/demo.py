@@ -28,6 +28,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument("--corpus", help="corpus directory (default: the embedded corpus)")
     d.add_argument(
+        "--scenario",
+        choices=["default", "transfer"],
+        default="default",
+        help="named defaults: 'default' (six languages of different scripts) or 'transfer' "
+        "(es, pt, fr, ca, ru, uk, zh, ja with Catalan capped at 12k bytes, 24 proxies; "
+        "see docs/demo.md)",
+    )
+    d.add_argument(
+        "--cap",
+        metavar="LANG=SIZE[,LANG=SIZE…]",
+        help="keep only the first SIZE bytes of whole training documents of LANG (e.g. ca=12k) "
+        "in a derived corpus under --out, so its data cap binds; replaces the scenario's caps",
+    )
+    d.add_argument(
         "--workers", type=int, default=None, help="parallel training processes (default 2)"
     )
     d.add_argument(
@@ -80,6 +94,7 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
         raise ClimbError(f"--workers {args.workers}: must be ≥ 1")
     if args.seeds is not None and args.seeds < 2:
         raise ClimbError(f"--seeds {args.seeds}: the paired intervals need at least 2 (use ≥ 3)")
+    caps = read_caps(args.cap) if args.cap is not None else None
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -94,9 +109,21 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
         full=args.full,
         log=log,
         progress=not args.no_progress,
+        scenario=args.scenario,
+        caps=caps,
     )
     print("\n".join(result.summary_lines()))
     return 0
+
+
+def read_caps(spec: str) -> dict[str, int]:
+    """``--cap ca=12k,uk=1.5M`` → ``{"ca": 12000, "uk": 1500000}`` (bytes of training text)."""
+    from climb.cli.parsing import parse_mapping, parse_tokens
+
+    caps = {k: parse_tokens(v, f"--cap {k}") for k, v in parse_mapping(spec, "--cap").items()}
+    if not caps:
+        raise ClimbError("--cap: give LANG=SIZE, e.g. --cap ca=12k")
+    return caps
 
 
 def run_report_cmd(args: argparse.Namespace) -> int:

@@ -30,6 +30,11 @@ corpora. **Tokens** — the data caps the allocator uses — are counted by
 :meth:`Corpus.stats` with a tokenizer (:func:`climb.data.tokenizer.load_tokenizer`; default
 bytes): the tokens of the training split's documents joined by blank lines.
 
+**A derived corpus** (:meth:`Corpus.derive`) keeps some sources of another corpus, each
+optionally cut to its first documents (``limits``: a language's unique text capped, so that
+``p_i D ≤ e_max U_i`` binds); its ``MANIFEST.json`` records what was cut (:meth:`Corpus.derived`,
+:func:`describe_cuts`), and its counts — the data caps — come from the text it kept.
+
 With no path, :meth:`Corpus.open` opens the corpus embedded in the package
 (``climb/resources/corpus``), built from Debian documentation packages by
 ``climb corpus build-debian`` (see :mod:`climb.data.builders.debian` and its ``MANIFEST.json``).
@@ -38,10 +43,13 @@ With no path, :meth:`Corpus.open` opens the corpus embedded in the package
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -265,6 +273,44 @@ def read_documents(path: str | Path, *, text_field: str = "text") -> list[str]:
 def embedded_corpus_path() -> Path:
     """Directory of the corpus shipped inside the package."""
     return Path(__file__).resolve().parent.parent / "resources" / "corpus"
+
+
+CUT_RULE = (
+    "training documents kept in order until the kept text, each document counted with its "
+    "2-byte separator, reaches the limit (the last one kept whole); validation split unchanged"
+)
+"""How :meth:`Corpus.derive` cuts a source to ``limits[source]`` bytes (:func:`take_first_bytes`)."""
+
+
+def take_first_bytes(documents: Iterable[str], limit: int) -> Iterator[str]:
+    """The leading documents that a byte limit keeps, in order (:data:`CUT_RULE`).
+
+    Documents ``d_1, d_2, …`` of ``b_k`` UTF-8 bytes are taken while the text kept so far is
+    below the limit: the first ``n`` with ``n`` the smallest count such that
+    ``Σ_{k≤n} (b_k + 2) ≥ limit`` (every document if the text is shorter). The document that
+    reaches the limit is kept whole, so the kept text (documents joined by blank lines,
+    ``Σ_{k≤n} b_k + 2(n−1)`` bytes) can exceed ``limit`` by less than one document. Documents
+    after the last kept one are not read.
+    """
+    total = 0
+    for doc in documents:
+        if total >= limit:
+            return
+        yield doc
+        total += len(doc.encode("utf-8")) + 2
+
+
+def describe_cuts(derived: Mapping[str, Any] | None) -> list[str]:
+    """One line per cut source of a derived corpus (:meth:`Corpus.derived`), e.g. ``"ca: first
+    10 of 2,305 training documents (12,088 of 3,310,378 bytes; limit 12,000)"``."""
+    out = []
+    for source, c in sorted((derived or {}).get("cut", {}).items()):
+        docs, nbytes = c["documents"], c["bytes"]
+        out.append(
+            f"{source}: first {docs['kept']:,} of {docs['before']:,} training documents "
+            f"({nbytes['kept']:,} of {nbytes['before']:,} bytes; limit {c['limit']:,})"
+        )
+    return out
 
 
 # ----------------------------------------------------------------------------- declaring
@@ -568,6 +614,170 @@ class Corpus:
             raise ClimbError(f"{path}: unreadable manifest ({exc})") from None
         return data
 
+    @property
+    def label(self) -> str:
+        """``"embedded"`` for the corpus shipped with climb, else the resolved path."""
+        root = self.root.resolve()
+        return "embedded" if root == embedded_corpus_path().resolve() else str(root)
+
+    def derived(self) -> dict[str, Any] | None:
+        """What :meth:`derive` recorded when it made this corpus (``from``, ``sources``,
+        ``limits``, ``rule``, ``cut``: per cut source its ``limit`` and the ``documents`` and
+        ``bytes`` ``kept`` of those ``before``), or ``None`` for a corpus that was not derived."""
+        return read_derived(self.root if self.root.is_dir() else self.root.parent)
+
+    # ------------------------------------------------------------------ deriving
+    def derive(
+        self,
+        dest: str | Path,
+        limits: Mapping[str, int] | None = None,
+        sources: Iterable[str] | None = None,
+    ) -> Corpus:
+        """Write a derived corpus of ``sources`` (default all) into ``dest`` and open it.
+
+        Each source becomes ``dest/<source>/train.jsonl.gz`` and ``valid.jsonl.gz``: the same
+        documents as here, except that a source in ``limits`` keeps only its first training
+        documents up to ``limits[source]`` UTF-8 bytes (:func:`take_first_bytes`; its validation
+        split is unchanged), so its unique tokens — the data cap ``p_i D ≤ e_max U_i`` — are
+        those of the kept text. ``dest/MANIFEST.json`` records the origin, the limits and what
+        was cut (:meth:`derived`). The corpus is written beside ``dest`` first and replaces
+        ``dest`` only when complete.
+
+        Raises :class:`ClimbError` for a source not in the corpus, a limit on a source not in
+        ``sources``, a limit below 1, one smaller than the first training document (no whole
+        document fits), one that keeps every document (nothing to cut), or a ``dest`` that holds
+        something other than a derived corpus (never overwritten).
+        """
+        names = list(dict.fromkeys(self.sources if sources is None else sources))
+        limits = dict(limits or {})
+        self.check_sources(names)
+        try:
+            self.check_sources(limits)
+        except ClimbError as exc:
+            raise ClimbError(f"limits: {exc}") from None
+        outside = [s for s in limits if s not in names]
+        if outside:
+            raise ClimbError(f"limits: '{outside[0]}' is not one of sources ({', '.join(names)})")
+        for s, lim in limits.items():
+            if isinstance(lim, bool) or not isinstance(lim, int) or lim < 1:
+                raise ClimbError(f"limits['{s}'] = {lim!r}: must be a whole number of bytes ≥ 1")
+        dest = Path(dest)
+        if dest.exists() and not _replaceable(dest):
+            raise ClimbError(
+                f"dest {dest}: exists and is not a corpus that derive wrote; choose another dest"
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            cut = {}
+            for s in names:
+                (tmp / s).mkdir()
+                kept = self._write_train(s, tmp / s, limits.get(s))
+                if kept is not None:
+                    cut[s] = kept
+                _write_docs(tmp / s / "valid.jsonl.gz", self.iter_documents(s, "valid"))
+            _write_derived_manifest(self, tmp, names, limits, cut)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+        return Corpus.open(dest)
+
+    def _write_train(self, source: str, folder: Path, limit: int | None) -> dict[str, Any] | None:
+        """Write ``source``'s training split (cut to ``limit`` bytes); what was cut, if cut."""
+        docs = self.iter_documents(source, "train")
+        if limit is None:
+            _write_docs(folder / "train.jsonl.gz", docs)
+            return None
+        seen = [0, 0]  # documents and bytes of the training split, read so far
+
+        def counted() -> Iterator[str]:
+            for d in docs:
+                seen[0] += 1
+                seen[1] += len(d.encode("utf-8"))
+                yield d
+
+        stream = counted()
+        n_kept, b_kept = _write_docs(folder / "train.jsonl.gz", take_first_bytes(stream, limit))
+        if b_kept > limit and n_kept == 1:
+            raise ClimbError(
+                f"limits['{source}'] = {limit:,} bytes: the first training document of "
+                f"'{source}' alone has {b_kept:,} bytes, so no whole document fits; use ≥ {b_kept:,}"
+            )
+        for _ in stream:
+            pass
+        joined = seen[1] + 2 * (seen[0] - 1)
+        if n_kept == seen[0]:
+            raise ClimbError(
+                f"limits['{source}'] = {limit:,} bytes keeps all {seen[0]:,} training documents "
+                f"of '{source}' ({joined:,} bytes): nothing is cut; give a limit below {joined:,}"
+            )
+        return {
+            "limit": limit,
+            "documents": {"kept": n_kept, "before": seen[0]},
+            "bytes": {"kept": b_kept, "before": joined},
+        }
+
+
+def read_derived(folder: str | Path) -> dict[str, Any] | None:
+    """What :meth:`Corpus.derive` recorded in ``folder/MANIFEST.json`` (``None``: no such
+    record, e.g. not a derived corpus, or no corpus at all)."""
+    try:
+        manifest = json.loads((Path(folder) / "MANIFEST.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    derived = manifest.get("derived") if isinstance(manifest, dict) else None
+    return derived if isinstance(derived, dict) else None
+
+
+def _replaceable(dest: Path) -> bool:
+    """An empty folder, or a corpus :meth:`Corpus.derive` wrote (its manifest says so)."""
+    if not dest.is_dir():
+        return False
+    return not any(dest.iterdir()) or read_derived(dest) is not None
+
+
+def _write_docs(path: Path, docs: Iterable[str]) -> tuple[int, int]:
+    """Write ``docs`` as JSON lines ``{"text": …}`` (gzip, reproducible bytes); returns the
+    number of documents and the UTF-8 bytes of their text joined by blank lines."""
+    n = nbytes = 0
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz,
+        io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh,
+    ):
+        for d in docs:
+            fh.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
+            n += 1
+            nbytes += len(d.encode("utf-8"))
+    return n, (nbytes + 2 * (n - 1) if n else 0)
+
+
+def _write_derived_manifest(
+    origin: Corpus, folder: Path, sources: list[str], limits: dict[str, int], cut: dict[str, Any]
+) -> None:
+    parent = origin.manifest() or {}
+    derived = {
+        "from": origin.label,
+        "sources": sources,
+        "limits": limits,
+        "rule": CUT_RULE,
+        "cut": cut,
+    }
+    lines = describe_cuts(derived)
+    doc = {
+        "format": "climb-corpus/1",
+        "description": f"Derived by climb from the corpus {origin.label}: sources "
+        + ", ".join(sources)
+        + ("; cut: " + "; ".join(lines) if lines else "; nothing cut")
+        + (f". Origin: {parent['description']}" if parent.get("description") else ""),
+        "files": "<source>/train.jsonl.gz, <source>/valid.jsonl.gz: one JSON object per line, "
+        "{'text': document}",
+        "derived": derived,
+    }
+    (folder / "MANIFEST.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")  # fmt: skip
+
 
 def _one_document(entry: _Entry) -> str:
     return f"{entry.origin}: only one document, so no validation split can be carved; add documents or a valid file"  # fmt: skip
@@ -672,6 +882,7 @@ def write_unique_tokens(corpus: Corpus, path: str | Path, tokenizer: Any = None,
 
 __all__ = [
     "COMPRESSIONS",
+    "CUT_RULE",
     "FORMATS",
     "SPLITS",
     "VALID_OVERSHOOT",
@@ -682,9 +893,12 @@ __all__ = [
     "SourceSpec",
     "SourceStats",
     "carve_validation",
+    "describe_cuts",
     "detect_script",
+    "read_derived",
     "read_documents",
     "split_documents",
+    "take_first_bytes",
     "validation_indices",
     "write_unique_tokens",
 ]
