@@ -89,8 +89,8 @@ def test_derive_without_limits_copies_the_sources(corpus: Corpus, tmp_path: Path
         ({"zz": 100}, None, "limits: corpus"),
         ({"a": 100}, ["b"], "'a' is not one of sources (b)"),
         ({"a": 0}, None, "must be a whole number of bytes ≥ 1"),
-        ({"a": 99}, None, "the first training document of 'a' alone has 100 bytes"),
-        ({"a": 1_250}, None, "keeps all 6 training documents"),
+        ({"a": 99}, None, "on 'a': its first training document alone has 100 bytes"),
+        ({"a": 1_250}, None, "keeps all its 6 training documents"),
     ],
 )
 def test_derive_bad_limits(corpus: Corpus, tmp_path: Path, limits, sources, needle) -> None:

@@ -108,7 +108,7 @@ def test_stage_languages_uses_the_capped_text_for_the_data_caps(tmp_path: Path) 
     ctx = _context(tmp_path, DemoSettings.quick(), None, None, False)
     langs = stage_languages(ctx, list(sc.languages), sc.caps)
     assert langs.sources == ["es", "pt", "fr", "ca", "ru", "uk", "zh", "ja"]
-    assert langs.corpus == tmp_path / "corpus"
+    assert langs.corpus == (tmp_path / "corpus").resolve()
     assert langs.unique_tokens["ca"] == 12_088  # the kept text, not the 3.3M of the origin
     whole = Corpus.open().unique_tokens(sources=["es", "ca"])
     assert langs.unique_tokens["es"] == whole["es"] and whole["ca"] > 3_000_000
@@ -155,7 +155,8 @@ def test_quick_transfer_scenario_end_to_end_respects_the_capped_data(tmp_path: P
     assert "ca" in alloc["solver"]["at_upper"]
     plan = yaml.safe_load((out / "plan.yaml").read_text())
     assert plan["design"]["corpus_cut"]["ca"]["bytes"]["kept"] == u_ca
-    assert len(plan["runs"]) == SCENARIOS["transfer"].quick_proxy_runs
+    assert plan["design"]["dropped"] == ["wsd-mono-ca"]  # 4 epochs of 1,014 bytes < 20k tokens
+    assert len(plan["runs"]) == SCENARIOS["transfer"].quick_proxy_runs - 1
     for run in plan["runs"]:  # the proxies respect the same caps
         assert run["mixture"].get("ca", 0.0) * run["tokens"] <= 4 * u_ca * (1 + 1e-6)
     html = (out / "report.html").read_text()

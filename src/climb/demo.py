@@ -345,7 +345,7 @@ def stage_languages(
     if caps or (ctx.out / "corpus").exists():
         derived = capped_corpus(ctx.out, c, langs, dict(caps or {}))
         if derived is not None:
-            c, corpus = derived, derived.root
+            c, corpus = derived, derived.root.resolve()
             cut = {s: v for s, v in (derived.derived() or {}).get("cut", {}).items() if s in langs}
     unique_all = c.unique_tokens(sources=langs)
     unique = {s: int(unique_all[s]) for s in langs}

@@ -702,16 +702,16 @@ class Corpus:
         n_kept, b_kept = _write_docs(folder / "train.jsonl.gz", take_first_bytes(stream, limit))
         if b_kept > limit and n_kept == 1:
             raise ClimbError(
-                f"limits['{source}'] = {limit:,} bytes: the first training document of "
-                f"'{source}' alone has {b_kept:,} bytes, so no whole document fits; use ≥ {b_kept:,}"
+                f"cap of {limit:,} bytes on '{source}': its first training document alone has "
+                f"{b_kept:,} bytes, so no whole document fits; use ≥ {b_kept:,}"
             )
         for _ in stream:
             pass
         joined = seen[1] + 2 * (seen[0] - 1)
         if n_kept == seen[0]:
             raise ClimbError(
-                f"limits['{source}'] = {limit:,} bytes keeps all {seen[0]:,} training documents "
-                f"of '{source}' ({joined:,} bytes): nothing is cut; give a limit below {joined:,}"
+                f"cap of {limit:,} bytes on '{source}' keeps all its {seen[0]:,} training "
+                f"documents ({joined:,} bytes): nothing is cut; use a cap below {joined:,}"
             )
         return {
             "limit": limit,
