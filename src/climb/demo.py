@@ -349,7 +349,7 @@ def stage_languages(
             cut = {s: v for s, v in (derived.derived() or {}).get("cut", {}).items() if s in langs}
     unique_all = c.unique_tokens(sources=langs)
     unique = {s: int(unique_all[s]) for s in langs}
-    ctx.log("languages: " + ", ".join(f"{s} ({unique[s] / 1e6:.2f}M tokens)" for s in langs))
+    ctx.log("languages: " + ", ".join(f"{s} ({_count(unique[s])} tokens)" for s in langs))
     for line in describe_cuts({"cut": cut}):
         ctx.log(f"capped: {line}")
     return Languages(langs, unique, corpus, cut)
@@ -395,6 +395,11 @@ def capped_corpus(
     if have is not None and now == want and set(languages) <= set(have.get("sources", [])):
         return Corpus.open(folder)
     return origin.derive(folder, limits=caps, sources=languages)
+
+
+def _count(n: int) -> str:
+    """``5.03M``, ``12.1k``, ``950``."""
+    return f"{n / 1e6:.2f}M" if n >= 100_000 else f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
 
 
 def _corpus_words(record: Mapping[str, Any] | None, origin: str | None = None) -> str:
