@@ -37,7 +37,26 @@ from climb.errors import ClimbWarning
 from climb.evaluation.cv import CVResult, cross_validate
 from climb.evaluation.metrics import evaluate
 from climb.laws import get_law
-from climb.laws.climb.support import SupportProfile
+from climb.laws.climb import ClimbLaw
+from climb.laws.climb.support import SupportProfile, SupportTerm
+
+
+class _NoConfidence(SupportTerm):
+    """The support term without its ``L_0 − ℓ̄`` feature (``g_2 = 0``): the ablation."""
+
+    def features(self, loss: np.ndarray, p: np.ndarray, tokens: Any) -> np.ndarray:
+        x = super().features(loss, p, tokens)
+        x[:, 2] = 0.0
+        return x
+
+
+def without_confidence(**kw: Any) -> ClimbLaw:
+    """A climb law whose support term has ``G = g_0 + g_1 ln(D/D_ref)`` only."""
+    law = ClimbLaw(**kw)
+    make = law._support_term
+    law._support_term = lambda runs: _NoConfidence(**vars(make(runs)))  # type: ignore[method-assign]
+    return law
+
 
 SHARES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "zero": lambda p: p == 0,
@@ -76,10 +95,13 @@ def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]
         "climb (no support term)": lambda: law("climb"),
         "isolated (no support term)": lambda: law("isolated"),
     }
-    for n0 in (1.0, 10.0, 100.0):
-        v[f"climb + support n0={n0:g}"] = functools.partial(
-            law, "climb", support=profile, support_count=n0
+    for n0, gate in ((100.0, 1.0), (1.0, 1.0), (1.0, 0.5), (1.0, 0.3), (10.0, 0.3)):
+        v[f"climb + support n0={n0:g} τ={gate:g}"] = functools.partial(
+            law, "climb", support=profile, support_count=n0, support_gate=gate
         )
+    v["climb + support n0=1 τ=0.3, no ℓ̄"] = functools.partial(
+        without_confidence, seed=seed, support=profile
+    )
     for tr in ("linear", "tokens"):
         v[f"climb + support, transfer={tr}"] = functools.partial(
             law, "climb", support=profile, transfer=tr
@@ -119,7 +141,8 @@ def main() -> int:
     counts: dict[str, int] = {}
     chosen = variants(profile, args.seed)
     if args.short:
-        keep = ("climb (no support term)", "climb + support n0=100")
+        keep = ("climb (no support term)", "climb + support n0=100 τ=1",
+                "climb + support n0=1 τ=0.3")  # fmt: skip
         chosen = {k: v for k, v in chosen.items() if k in keep}
     for name, factory in chosen.items():
         t0 = time.perf_counter()
@@ -137,12 +160,13 @@ def main() -> int:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClimbWarning)
-        full = get_law("climb", seed=args.seed, support=profile).fit(runs)
+        full = ClimbLaw(seed=args.seed, support=profile).fit(runs)
     sup = full.params_.support
     if sup is not None:
         print(
-            f"support term fitted on all runs: G(D) = {sup.g0[0]:.3f} + {sup.g1[0]:.3f} ln(D / "
-            f"{sup.tokens_ref:,.0f}) (capped at {2 * sup.untrained_loss:g}), n0 = {sup.n0:g}"
+            f"support term fitted on all runs: G = {sup.g0[0]:.3f} + {sup.g1[0]:.3f} ln(D / "
+            f"{sup.tokens_ref:,.0f}) + {0 if sup.g2 is None else sup.g2[0]:.3f} (L0 − ℓ̄) (capped "
+            f"at {2 * sup.untrained_loss:g}), n0 = {sup.n0:g}, τ = {sup.gate:g}"
         )
     if not args.no_regmix:
         train = read_regmix("train", "1m")

@@ -40,6 +40,7 @@ from climb.laws.climb.repetition import (
 )
 from climb.laws.climb.support import (
     SEEN_COUNT,
+    UNSEEN_GATE,
     SupportProfile,
     SupportTerm,
     fit_unseen_loss,
@@ -135,6 +136,7 @@ class ClimbLaw(Law):
         transfer: Transfer = "saturating",
         support: SupportProfile | None = None,
         support_count: float = SEEN_COUNT,
+        support_gate: float = UNSEEN_GATE,
         unique_tokens: Mapping[str, float] | None = None,
         repetition: float | Literal["auto"] = "auto",
     ) -> None:
@@ -152,6 +154,7 @@ class ClimbLaw(Law):
         self.transfer = transfer
         self.support = support
         self.support_count = support_count
+        self.support_gate = support_gate
         self.unique_tokens = unique_tokens
         self.repetition = repetition
 
@@ -170,12 +173,12 @@ class ClimbLaw(Law):
         if unique is not None:
             self.params_.unique_tokens, self.params_.lam = unique, lam
         term = self._support_term(runs)
-        if term is not None:  # then G(D) from the (row, target) pairs with unseen mass
+        if term is not None:  # then G(p, D) from the (row, target) pairs with unseen mass
             P = self.params_
             climb = P.loss_from_ratio(P.effective_ratio(runs.p, runs.tokens), runs.tokens,
                                       runs.params if P.A.any() else None)  # fmt: skip
-            g0, g1 = fit_unseen_loss(term, climb, runs.p, runs.tokens, runs.loss)
-            term.g0, term.g1 = np.full_like(term.g0, g0), np.full_like(term.g1, g1)
+            g = fit_unseen_loss(term, climb, runs.p, runs.tokens, runs.loss)
+            term.g0, term.g1, term.g2 = (np.full_like(term.g0, x) for x in g)
             P.support = term
         return self
 
@@ -235,6 +238,7 @@ class ClimbLaw(Law):
             untrained_loss=prof.untrained_loss, n0=float(self.support_count),
             g0=np.full(len(runs.targets), prof.untrained_loss), g1=np.zeros(len(runs.targets)),
             tokens_ref=float(np.exp(np.mean(np.log(np.unique(runs.tokens))))),
+            g2=np.zeros(len(runs.targets)), gate=float(self.support_gate),
         )  # fmt: skip
 
     def _validate_hyper(self) -> None:
@@ -247,6 +251,9 @@ class ClimbLaw(Law):
         c = self.support_count
         if not (isinstance(c, int | float) and np.isfinite(c) and c > 0):
             raise ClimbError(f"{self.name} law: support_count must be > 0, got {c!r}")
+        t = self.support_gate
+        if not (isinstance(t, int | float) and 0 < t <= 1):
+            raise ClimbError(f"{self.name} law: support_gate must be in (0, 1], got {t!r}")
         rep = self.repetition
         if rep != "auto" and not (isinstance(rep, int | float) and 0 < rep < np.inf):
             raise ClimbError(f"{self.name} law: repetition must be 'auto' or λ > 0, got {rep!r}")

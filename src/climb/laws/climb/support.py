@@ -5,22 +5,30 @@ untrained loss and rises with training (the logits of never-seen byte values are
 every step). No effective ratio explains that, so the climb law adds a term for a target ``i``
 whose own share is zero. With ``f_j(v)`` the unigram frequency of vocabulary item ``v`` (a byte)
 in source ``j``'s text (a :class:`SupportProfile`), the *unseen mass* of ``i`` is the share of
-``i``'s text made of items the run has seen fewer than about ``n0`` times:
+``i``'s text made of items the run has seen fewer than about ``n0`` times (``n0 = 1``: never):
 
     u_i(p, D) = Σ_v f_i(v) · exp(−D · Σ_j p_j f_j(v) / n0)      when p_i = 0,   u_i = 0 when p_i > 0
 
-and the loss splits into the seen part (the climb law, at most the untrained loss ``L_0``) and
-the unseen part (a loss ``G_i(D)`` per unseen item, rising with ``D``):
+A text whose items are partly unseen is out of distribution as a whole (its seen bytes come in
+unseen contexts), so the *gate* ``s_i = min(1, u_i / τ)`` reaches 1 once a fraction ``τ`` of the
+text is unseen. The loss splits into the climb law (at most the untrained loss ``L_0``) and the
+unsupported loss ``G``:
 
-    L_i = (1 − u_i) · min(L_i^climb, L_0) + u_i · G_i(D),   G_i(D) = min(g_0i + g_1i ln(D/D_ref), 2 L_0)
+    L_i = (1 − s_i) · min(L_i^climb, L_0) + s_i · G_i(p, D)
+    G_i(p, D) = min(g_0i + g_1i ln(D / D_ref) + g_2i (L_0 − ℓ̄(p, D)), 2 L_0)
 
-``g_1i ≥ 0``. When ``p_i > 0`` (in particular when every language has a share) ``u_i = 0`` and
-``L_i = L_i^climb`` exactly. Where ``p_i = 0`` the predicted loss is bounded by ``2 L_0``
-(``L_0 = log2 V`` bits per item: 8 bits per byte). The climb part is fitted exactly as without
-the term (so every prediction with ``p_i > 0`` is unchanged); then one ``(g_0, g_1)``, shared by
-all targets, is fitted by least squares on the runs' (row, target) pairs with unseen mass
-(:func:`fit_unseen_loss`). The JSON keeps one ``(g_0i, g_1i)`` per target. (A per-target ``G_i``
-fitted jointly with the climb parameters predicted held-out runs worse: docs/laws.md.)
+``ℓ̄(p, D) = Σ_j p_j min(L_j^climb, L_0) / Σ_j p_j`` over the trained sources that are targets
+(``L_0`` where there are none) is the loss the model reaches on its own training text: a model
+that predicts its own text confidently pays more where it is wrong. ``g_1i, g_2i ≥ 0``. When
+``p_i > 0`` (in particular when every language has a share) ``u_i = 0`` and ``L_i = L_i^climb``
+exactly. Where ``p_i = 0`` the predicted loss is bounded by ``2 L_0`` (``L_0 = log2 V`` bits per
+item: 8 bits per byte). The climb part is fitted exactly as without the term (so every
+prediction with ``p_i > 0`` is unchanged); then one ``(g_0, g_1, g_2)``, shared by all targets,
+is fitted by bounded least squares on the runs' (row, target) pairs with ``u > 0``
+(:func:`fit_unseen_loss`). ``n0``, ``τ`` and the ``ℓ̄`` feature were selected by cross-validation
+on three sets of multilingual proxies (docs/laws.md). The JSON keeps one ``(g_0i, g_1i, g_2i)``
+per target. (A per-target ``G_i`` fitted jointly with the climb parameters predicted held-out
+runs worse: docs/laws.md.)
 """
 
 from __future__ import annotations
@@ -31,12 +39,17 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
+from scipy.optimize import lsq_linear
 
 from climb.errors import ClimbError
 
-SEEN_COUNT = 100.0
+SEEN_COUNT = 1.0
 """Default ``n0``: an item counts as seen after about this many expected occurrences
-(selected by cross-validation on the demo's proxies; docs/laws.md)."""
+(selected by cross-validation on multilingual proxies; docs/laws.md)."""
+
+UNSEEN_GATE = 0.3
+"""Default ``τ``: the unseen mass at which a text counts as wholly unsupported (selected with
+``n0``)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,8 @@ class SupportTerm:
     g0: np.ndarray  # (T,)
     g1: np.ndarray  # (T,)
     tokens_ref: float
+    g2: np.ndarray | None = None  # (T,); None: 0 (laws saved before the ℓ̄ feature)
+    gate: float = 1.0  # τ; 1: the gate is the unseen mass itself (laws saved before the gate)
 
     def unseen_mass(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
         """``u_i(p, D) = Σ_v f_i(v) exp(−D Σ_j p_j f_j(v) / n0)`` where ``p_i = 0``, else 0:
@@ -147,26 +162,53 @@ class SupportTerm:
         own_share = np.where(has, p2[:, np.maximum(self.own, 0)], 0.0)
         return np.where(own_share > 0, 0.0, np.clip(u, 0.0, 1.0))
 
-    def unseen_loss(self, tokens: np.ndarray) -> np.ndarray:
-        """``G_i(D) = min(g_0i + g_1i ln(D / D_ref), 2 L_0)``: ``(n, T)`` for ``(n,)`` budgets."""
-        log_d = np.log(np.asarray(tokens, dtype=float) / self.tokens_ref)[:, None]
-        return np.minimum(self.g0 + self.g1 * log_d, 2 * self.untrained_loss)
+    def gate_weight(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
+        """``s_i = min(1, u_i / τ)``: ``(n, T)``."""
+        return np.minimum(self.unseen_mass(p, tokens) / self.gate, 1.0)
+
+    def own_loss(self, loss: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """``ℓ̄(p, D)``: the share-weighted loss, capped at ``L_0``, of the trained sources that
+        are targets (``L_0`` where there are none): ``(n,)`` for ``loss`` ``(n, T)``."""
+        p2 = np.atleast_2d(np.asarray(p, dtype=float))
+        has = self.own >= 0
+        shares = np.where(has, np.maximum(p2[:, np.maximum(self.own, 0)], 0.0), 0.0)
+        total = shares.sum(axis=1)
+        capped = np.minimum(np.where(has, loss, 0.0), self.untrained_loss)
+        mean = (shares * capped).sum(axis=1) / np.where(total > 0, total, 1.0)
+        return np.where(total > 0, mean, self.untrained_loss)
+
+    def features(self, loss: np.ndarray, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
+        """``(1, ln(D/D_ref), L_0 − ℓ̄)`` per row: ``(n, 3)``."""
+        p2 = np.atleast_2d(np.asarray(p, dtype=float))
+        d = np.broadcast_to(np.asarray(tokens, dtype=float), (p2.shape[0],))
+        confidence = self.untrained_loss - self.own_loss(loss, p2)
+        return np.column_stack([np.ones_like(d), np.log(d / self.tokens_ref), confidence])
+
+    def unsupported_loss(
+        self, loss: np.ndarray, p: np.ndarray, tokens: np.ndarray | float
+    ) -> np.ndarray:
+        """``G_i(p, D) = min(g_0i + g_1i ln(D/D_ref) + g_2i (L_0 − ℓ̄), 2 L_0)``: ``(n, T)``."""
+        x = self.features(loss, p, tokens)
+        g2 = np.zeros_like(self.g0) if self.g2 is None else self.g2
+        g = x[:, :1] * self.g0 + x[:, 1:2] * self.g1 + x[:, 2:3] * g2
+        return np.minimum(g, 2 * self.untrained_loss)
 
     def apply(self, loss: np.ndarray, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
-        """``(1 − u) min(L, L_0) + u G(D)`` where ``u > 0``; ``loss`` unchanged elsewhere."""
-        u = self.unseen_mass(p, tokens)
-        if not u.any():
+        """``(1 − s) min(L, L_0) + s G(p, D)`` where ``u > 0``; ``loss`` unchanged elsewhere."""
+        s = self.gate_weight(p, tokens)
+        if not s.any():
             return loss
-        d = np.broadcast_to(np.asarray(tokens, dtype=float), (u.shape[0],))
-        mixed = (1 - u) * np.minimum(loss, self.untrained_loss) + u * self.unseen_loss(d)
-        return np.where(u > 0, mixed, loss)
+        mixed = (1 - s) * np.minimum(loss, self.untrained_loss)
+        mixed = mixed + s * self.unsupported_loss(loss, p, tokens)
+        return np.where(s > 0, mixed, loss)
 
     def to_json(self, sources: list[str], targets: list[str]) -> dict[str, Any]:
         freq = {s: row for s, row in zip(sources, self.source_freq)}
         freq.update({t: row for t, row in zip(targets, self.target_freq)})
         profile = SupportProfile(list(freq), np.array(list(freq.values())), self.untrained_loss)
-        return {**profile.to_json(), "n0": self.n0, "g0": self.g0.tolist(),
-                "g1": self.g1.tolist(), "tokens_ref": self.tokens_ref}  # fmt: skip
+        g2 = np.zeros_like(self.g0) if self.g2 is None else self.g2
+        return {**profile.to_json(), "n0": self.n0, "gate": self.gate, "g0": self.g0.tolist(),
+                "g1": self.g1.tolist(), "g2": g2.tolist(), "tokens_ref": self.tokens_ref}  # fmt: skip
 
     @classmethod
     def from_json(
@@ -178,37 +220,46 @@ class SupportTerm:
             n0, ref = float(obj["n0"]), float(obj["tokens_ref"])
             g0 = np.asarray(obj["g0"], dtype=float).reshape(t)
             g1 = np.asarray(obj["g1"], dtype=float).reshape(t)
-        except (KeyError, TypeError, ValueError):
+            g2 = np.asarray(obj.get("g2", [0.0] * t), dtype=float).reshape(t)
+            gate = float(obj.get("gate", 1.0))  # laws saved before the gate: s = u
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ClimbError(
                 f"law JSON ({law}): 'support' needs numbers 'n0', 'tokens_ref' and lists 'g0', "
                 f"'g1' of {t} (one per target)"
             ) from None
-        if n0 <= 0 or ref <= 0 or (g1 < 0).any() or not np.isfinite(g0).all():
-            raise ClimbError(f"law JSON ({law}): 'support' needs n0 > 0, tokens_ref > 0, g1 ≥ 0")
+        if n0 <= 0 or ref <= 0 or not 0 < gate <= 1 or (g1 < 0).any() or (g2 < 0).any() \
+                or not np.isfinite(g0).all():  # fmt: skip
+            raise ClimbError(
+                f"law JSON ({law}): 'support' needs n0 > 0, tokens_ref > 0, 0 < gate ≤ 1, "
+                "g1 ≥ 0, g2 ≥ 0"
+            )
         return cls(profile.rows(sources, "sources"), profile.rows(targets, "targets"), own,
-                   profile.untrained_loss, n0, g0, g1, ref)  # fmt: skip
+                   profile.untrained_loss, n0, g0, g1, ref, g2, gate)  # fmt: skip
 
 
 def fit_unseen_loss(
     term: SupportTerm, climb_loss: np.ndarray, p: np.ndarray, tokens: np.ndarray,
     observed: np.ndarray,
-) -> tuple[float, float]:  # fmt: skip
-    """Least-squares ``(g_0, g_1)`` of one ``G(D)`` shared by all targets, from every measured
-    (row, target) pair with unseen mass ``u > 0``:
-    ``L_obs − (1 − u) min(L^climb, L_0) = u (g_0 + g_1 ln(D / D_ref))``, with ``g_1 ≥ 0`` (``g_1 = 0``
-    when those pairs span one budget). Without such pairs (no run leaves a language out)
-    ``G = L_0``: the unseen part is predicted at the untrained loss, not fitted."""
-    u = term.unseen_mass(p, tokens)
-    m = (u > 0) & np.isfinite(observed)
+) -> np.ndarray:  # fmt: skip
+    """Bounded least-squares ``(g_0, g_1, g_2)`` of one ``G`` shared by all targets, from every
+    measured (row, target) pair with unseen mass ``u > 0``:
+    ``L_obs − (1 − s) min(L^climb, L_0) = s (g_0 + g_1 ln(D/D_ref) + g_2 (L_0 − ℓ̄))``, with
+    ``g_1, g_2 ≥ 0`` (a feature that does not vary over those pairs, e.g. one budget, gets 0).
+    Without such pairs (no run leaves a language out) ``G = L_0``: the unsupported part is
+    predicted at the untrained loss, not fitted."""
+    s = term.gate_weight(p, tokens)
+    m = (s > 0) & np.isfinite(observed)
     if not m.any():
-        return term.untrained_loss, 0.0
-    x = np.broadcast_to(np.log(tokens / term.tokens_ref)[:, None], u.shape)[m]
-    y = observed[m] - (1 - u[m]) * np.minimum(climb_loss[m], term.untrained_loss)
-    if np.ptp(x) > 0:
-        (g0, g1), *_ = np.linalg.lstsq(np.column_stack([u[m], u[m] * x]), y, rcond=None)
-        if g1 >= 0:
-            return float(g0), float(g1)
-    return float(np.dot(u[m], y) / np.dot(u[m], u[m])), 0.0
+        return np.array([term.untrained_loss, 0.0, 0.0])
+    x = np.broadcast_to(term.features(climb_loss, p, tokens)[:, None, :], (*s.shape, 3))[m]
+    y = observed[m] - (1 - s[m]) * np.minimum(climb_loss[m], term.untrained_loss)
+    varies = np.ptp(x, axis=0) > 1e-12
+    varies[0] = True
+    coef = np.zeros(3)
+    lower = [-np.inf] + [0.0] * (int(varies.sum()) - 1)  # g_0 free, g_1, g_2 ≥ 0
+    fit = lsq_linear(s[m][:, None] * x[:, varies], y, bounds=(lower, np.inf))
+    coef[varies] = fit.x
+    return coef
 
 
-__all__ = ["SEEN_COUNT", "SupportProfile", "SupportTerm", "fit_unseen_loss"]
+__all__ = ["SEEN_COUNT", "UNSEEN_GATE", "SupportProfile", "SupportTerm", "fit_unseen_loss"]

@@ -1,0 +1,140 @@
+"""Seed noise of the losses a law must predict: how well can *any* law do where ``p_i = 0``?
+
+    python benchmarks/absent_noise.py                  # train (or resume) the replicates, report
+    python benchmarks/absent_noise.py --report-only    # report from the stores as they are
+
+The default demo's proxies (``benchmarks/output/demo-default/``: its plan and ``runs.db``, seed 0,
+from a fresh-clone ``climb demo``) are retrained for six of their mixtures with seeds 1 and 2
+(initialization and data order; same model, schedule, budgets and corpus) into
+``benchmarks/output/absent_noise/runs.db`` (resumable: finished runs are never retrained).
+For every (mixture, budget, target) measured under ≥ 2 seeds, the spread between seeds is the
+part of a loss no law of the mixture and budget can predict. Reported by the target's own share
+in the mixture (``p = 0``: never trained on; ``p ≥ 1%``):
+
+* the pooled within-mixture standard deviation ``σ`` (``k − 1`` degrees of freedom per cell);
+* the **noise floor of the MAE**: the mean absolute error of the best possible law, which
+  predicts each mixture's mean over seeds exactly, ``E|x − μ| = σ √(2/π)`` for normal noise; also
+  measured without the normal assumption as ``√((k−1)/k) · mean |x_s − mean of the other seeds|``.
+
+Compare with the law's cross-validated MAE on the same proxies (``benchmarks/law_variants.py``).
+Only the rows of this plan's runs are read from the store (it also holds two runs of a first trial
+whose mixtures were rounded to 3 decimals; they are ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from climb.data.runs import RunTable
+from climb.data.store import RunStore
+from climb.errors import ClimbWarning
+from climb.proxy.design import Plan, PlannedRun
+from climb.proxy.executors import LocalExecutor
+from climb.proxy.sweep import run_sweep
+
+HERE = Path(__file__).resolve().parent / "output"
+MIXTURES = {  # six of the default demo's 18 runs: four monolingual, two with a script left out
+    "mono-en": "wsd-mono-en",
+    "mono-ru": "wsd-mono-ru",
+    "mono-ja": "wsd-mono-ja",
+    "mono-hi": "wsd-mono-hi",
+    "dir-nat-000": "wsd-dir-nat-000",
+    "dir-nat-004": "wsd-dir-nat-004",
+}
+"""Replicate name → the demo plan's run id (the mixture is read from the demo's plan)."""
+
+
+def replicate_plan(demo_plan: Path, seeds: list[int]) -> Plan:
+    """The demo's plan (model, training, budgets) with the runs of :data:`MIXTURES` at each seed."""
+    plan = Plan.load(demo_plan)
+    demo = {r.run_id: r for r in plan.runs}
+    plan.runs = [PlannedRun(f"{name}-s{seed}", demo[rid].mixture, demo[rid].tokens, "custom",
+                            demo[rid].branches, seed)
+                 for seed in seeds for name, rid in MIXTURES.items()]  # fmt: skip
+    plan.design = {"purpose": "seed replicates of the default demo's proxies", "seeds": seeds}
+    return plan
+
+
+def read(path: Path) -> RunTable:
+    with warnings.catch_warnings(), RunStore(path, create=False) as rs:
+        warnings.simplefilter("ignore", ClimbWarning)
+        return rs.to_run_table()
+
+
+def cells(tables: list[RunTable], sources: list[str]) -> dict[tuple, list[np.ndarray]]:
+    """Rows grouped by (mixture at 4 decimals, as plans store it; budget): one loss vector per seed."""
+    out: dict[tuple, list[np.ndarray]] = {}
+    for rt in tables:
+        for r in range(len(rt)):
+            mix = tuple(round(float(rt.p[r, rt.sources.index(s)]) if s in rt.sources else 0.0, 4)
+                        for s in sources)  # fmt: skip
+            loss = np.array([rt.loss[r, rt.targets.index(t)] for t in sources])
+            out.setdefault((mix, float(rt.tokens[r])), []).append(loss)
+    return {k: v for k, v in out.items() if len(v) >= 2}
+
+
+def floor(groups: dict[tuple, list[np.ndarray]], sources: list[str]) -> None:
+    classes = {"p = 0": lambda p: p == 0, "p ≥ 1%": lambda p: p >= 0.01}
+    print(f"{'pairs':<8} {'cells':>5} {'seeds':>6} {'σ pooled':>9} {'floor σ√(2/π)':>14} "
+          f"{'floor (LOSO)':>13} {'max spread':>11}")  # fmt: skip
+    for name, sel in classes.items():
+        ss, dof, loso, n_cells, seeds, spread = 0.0, 0, [], 0, [], 0.0
+        for (mix, _), losses in groups.items():
+            x = np.array(losses)  # (k, T)
+            k = x.shape[0]
+            m = sel(np.array(mix)) & np.isfinite(x).all(axis=0)
+            if not m.any():
+                continue
+            x = x[:, m]
+            n_cells += int(m.sum())
+            seeds.append(k)
+            ss += float(((x - x.mean(axis=0)) ** 2).sum())
+            dof += (k - 1) * x.shape[1]
+            others = (x.sum(axis=0) - x) / (k - 1)
+            loso.extend((np.sqrt((k - 1) / k) * np.abs(x - others)).ravel())
+            spread = max(spread, float(np.ptp(x, axis=0).max()))
+        sigma = np.sqrt(ss / dof)
+        print(f"{name:<8} {n_cells:>5} {np.mean(seeds):>6.1f} {sigma:>9.3f} "
+              f"{sigma * np.sqrt(2 / np.pi):>14.3f} {np.mean(loso):>13.3f} {spread:>11.3f}")  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo", type=Path, default=HERE / "demo-default",
+                    help="folder with the default demo's plan.yaml and runs.db (seed 0)")  # fmt: skip
+    ap.add_argument("--store", type=Path, default=HERE / "absent_noise" / "runs.db")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}")  # fmt: skip
+    plan = replicate_plan(args.demo / "plan.yaml", args.seeds)
+    if not args.report_only:
+        args.store.parent.mkdir(parents=True, exist_ok=True)
+        plan.save(args.store.parent / "plan.yaml")
+        run_sweep(plan, args.store, executor=LocalExecutor(workers=args.workers))
+    demo, reps = read(args.demo / "runs.db"), read(args.store)
+    ids = {r.run_id for r in plan.runs}
+    reps = reps.subset(np.flatnonzero([t in ids for t in reps.train_run]))
+    sources = list(plan.sources)
+    groups = cells([demo, reps], sources)
+    n_reps = len(set(reps.groups().tolist())) if len(reps) else 0
+    here = Path.cwd()
+    demo_db, store = (os.path.relpath(x, here) for x in (args.demo / "runs.db", args.store))
+    print(f"seed 0: {demo_db} ({len(demo)} rows); seeds {args.seeds}: {store} "
+          f"({n_reps} of {len(plan.runs)} runs trained); {len(groups)} (mixture, budget) cells "
+          f"with ≥ 2 seeds; losses in bits/byte")  # fmt: skip
+    floor(groups, sources)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
