@@ -174,7 +174,9 @@ def test_cli_fit_and_cv_with_a_corpus(tmp_path, capsys) -> None:  # type: ignore
     assert main(["cv", str(path), "--corpus", "embedded", "--folds", "3", "--json"]) == 0
     assert main(["fit", str(path), "--law", "msl", "--corpus", "embedded", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["climb: error: --corpus applies to the climb and isolated laws only, not 'msl'"]
+    assert err == [
+        "climb: error: --corpus applies to the climb, isolated and climb-msl laws only, not 'msl'"
+    ]
 
 
 def test_bootstrap_refits_with_the_laws_own_hyper_parameters(case, fitted, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -196,3 +198,22 @@ def test_bootstrap_refits_with_the_laws_own_hyper_parameters(case, fitted, monke
     refits = [h for h in seen if h["name"] == "climb"]
     assert len(refits) == 2
     assert all(h["support"] is profile and h["support_count"] == 1.0 for h in refits)
+
+
+def test_climb_msl_takes_the_same_term(case: tuple, tmp_path) -> None:  # type: ignore[type-arg, no-untyped-def]
+    """climb-msl with a profile: exact where every language has a share, the left-out pairs
+    predicted far better than without the term, and the term survives its JSON."""
+    truth, profile, runs, P, D = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        plain = get_law("climb-msl", seed=0).fit(runs)
+        law = get_law("climb-msl", seed=0, support=profile).fit(runs)
+    sup = law.params_.support
+    assert sup is not None and sup.gate == UNSEEN_GATE
+    dense = np.random.default_rng(5).dirichlet(np.ones(K), 20)
+    np.testing.assert_array_equal(law.predict(dense, 1.3e6), plain.predict(dense, 1.3e6))
+    err = np.abs(law.predict(P, D) - truth.predict(P, D))[P == 0]
+    err_plain = np.abs(plain.predict(P, D) - truth.predict(P, D))[P == 0]
+    assert err.mean() < 0.5 < err_plain.mean()
+    back = load_law(law.save(tmp_path / "msl.json"))
+    np.testing.assert_allclose(back.predict(P, D), law.predict(P, D), rtol=0, atol=1e-12)

@@ -31,6 +31,7 @@ Whether Climb's mixture wins the verification is reported as measured, with the 
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import shutil
@@ -455,7 +456,7 @@ def stage_proxies(ctx: DemoContext, plan: Plan) -> RunTable:
 
 
 def _support_hyper(ctx: DemoContext, runs: RunTable) -> dict[str, Any]:
-    """The climb law's corpus-derived hyper-parameters: the unique tokens ``U`` of each source
+    """The climb-family laws' corpus-derived hyper-parameters: the unique tokens ``U`` of each source
     (repetition ``S(T; U)`` in the effective data, the same counts as the data caps) and, for
     byte-level proxies, the byte frequencies of the support-aware term
     (:class:`climb.laws.climb.support.SupportProfile`)."""
@@ -473,7 +474,7 @@ def _support_hyper(ctx: DemoContext, runs: RunTable) -> dict[str, Any]:
 def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:
     """Cross-validate ``climb`` and the baseline laws; fit ``climb`` on every run →
     ``law.json``, ``cv.json``. A baseline law that fails is noted, never hides the others."""
-    from climb.laws import get_law
+    from climb.laws import get_law, law_class
 
     cfg = ctx.settings
     folds = min(cfg.folds, runs.n_train_runs)
@@ -481,8 +482,9 @@ def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:
     failed: dict[str, str] = {}
     climb_hyper = _support_hyper(ctx, runs)
     for name in ("climb", *cfg.laws):
-        try:
-            hyper = climb_hyper if name == "climb" else {}
+        try:  # every law that takes the corpus-derived hyper-parameters gets them
+            accepted = inspect.signature(law_class(name).__init__).parameters
+            hyper = {k: v for k, v in climb_hyper.items() if k in accepted}
             cv[name] = grouped_cross_validate(name, runs, folds, seed=cfg.seed, **hyper)
         except ClimbError as exc:
             failed[name] = str(exc)

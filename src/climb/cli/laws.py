@@ -19,8 +19,8 @@ TRANSFERS = ("saturating", "linear")
 
 
 CORPUS_HELP = (
-    "climb / isolated: the support-aware term for languages a run leaves out, from the byte "
-    "frequencies of this corpus folder ('embedded': the shipped corpus); byte-level runs only"
+    "climb / isolated / climb-msl: the support-aware term for languages a run leaves out, from the "
+    "byte frequencies of this corpus folder ('embedded': the shipped corpus); byte-level runs only"
 )
 
 
@@ -148,7 +148,9 @@ def make_law(
     hyper: dict[str, Any] = {}
     if support is not None:
         if "support" not in accepted:
-            raise ClimbError(f"--corpus applies to the climb and isolated laws only, not '{name}'")
+            raise ClimbError(
+                f"--corpus applies to the climb, isolated and climb-msl laws only, not '{name}'"
+            )
         hyper["support"] = support
     if transfer is not None:
         if "transfer" not in accepted:

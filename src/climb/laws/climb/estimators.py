@@ -43,7 +43,9 @@ from climb.laws.climb.support import (
     UNSEEN_GATE,
     SupportProfile,
     SupportTerm,
-    fit_unseen_loss,
+    check_support_options,
+    fit_support,
+    support_term_for,
 )
 from climb.laws.fitting import HUBER_DELTA, Backend
 
@@ -177,9 +179,7 @@ class ClimbLaw(Law):
             P = self.params_
             climb = P.loss_from_ratio(P.effective_ratio(runs.p, runs.tokens), runs.tokens,
                                       runs.params if P.A.any() else None)  # fmt: skip
-            g = fit_unseen_loss(term, climb, runs.p, runs.tokens, runs.loss)
-            term.g0, term.g1, term.g2 = (np.full_like(term.g0, x) for x in g)
-            P.support = term
+            P.support = fit_support(term, climb, runs)
         return self
 
     def _unique(self, runs: RunTable) -> np.ndarray | None:
@@ -226,34 +226,14 @@ class ClimbLaw(Law):
         return fits[lam][1], lam
 
     def _support_term(self, runs: RunTable) -> SupportTerm | None:
-        """The support-aware term's fixed part (frequencies, ``n0``) for these runs."""
+        """The support-aware term's fixed part (frequencies, ``n0``, ``τ``) for these runs."""
         if self.support is None:
             return None
-        prof = self.support
-        return SupportTerm(
-            source_freq=prof.rows(list(runs.sources), "sources"),
-            target_freq=prof.rows(list(runs.targets), "targets"),
-            own=np.array([runs.sources.index(t) if t in runs.sources else -1
-                          for t in runs.targets]),
-            untrained_loss=prof.untrained_loss, n0=float(self.support_count),
-            g0=np.full(len(runs.targets), prof.untrained_loss), g1=np.zeros(len(runs.targets)),
-            tokens_ref=float(np.exp(np.mean(np.log(np.unique(runs.tokens))))),
-            g2=np.zeros(len(runs.targets)), gate=float(self.support_gate),
-        )  # fmt: skip
+        return support_term_for(self.support, runs, self.support_count, self.support_gate)
 
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())
-        if self.support is not None and not isinstance(self.support, SupportProfile):
-            raise ClimbError(
-                f"{self.name} law: support must be a SupportProfile (or None), "
-                f"got {type(self.support).__name__}"
-            )
-        c = self.support_count
-        if not (isinstance(c, int | float) and np.isfinite(c) and c > 0):
-            raise ClimbError(f"{self.name} law: support_count must be > 0, got {c!r}")
-        t = self.support_gate
-        if not (isinstance(t, int | float) and 0 < t <= 1):
-            raise ClimbError(f"{self.name} law: support_gate must be in (0, 1], got {t!r}")
+        check_support_options(self.name, self.support, self.support_count, self.support_gate)
         rep = self.repetition
         if rep != "auto" and not (isinstance(rep, int | float) and 0 < rep < np.inf):
             raise ClimbError(f"{self.name} law: repetition must be 'auto' or λ > 0, got {rep!r}")
@@ -385,7 +365,8 @@ class ClimbMSLLaw(Law):
 
     ``r`` as in ``climb`` (CLIMB.md §3, variants). With one token budget ``B D^(-β)`` folds into
     ``E`` (saved as ``B = 0``); with one model size ``A = 0``; ``κ`` is fitted only with ≥ 2
-    budgets; ``η`` as in the climb law (``transfer``).
+    budgets; ``η`` as in the climb law (``transfer``). ``support`` adds the climb law's
+    support-aware term for targets a mixture leaves out (:mod:`~climb.laws.climb.support`).
 
     Same hyper-parameters (keyword-only) and fitting recipe as :class:`ClimbLaw` (shared by
     composition: :func:`~climb.laws.climb.fit.fit_family` with :class:`MSLForm`). Fitted
@@ -417,6 +398,9 @@ class ClimbMSLLaw(Law):
         w_penalty: float = 0.0,
         kappa_bound: float = KAPPA_BOUND,
         transfer: Transfer = "saturating",
+        support: SupportProfile | None = None,
+        support_count: float = SEEN_COUNT,
+        support_gate: float = UNSEEN_GATE,
     ) -> None:
         self.seed = seed
         self.n_starts = n_starts
@@ -430,9 +414,13 @@ class ClimbMSLLaw(Law):
         self.w_penalty = w_penalty
         self.kappa_bound = kappa_bound
         self.transfer = transfer
+        self.support = support
+        self.support_count = support_count
+        self.support_gate = support_gate
 
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())
+        check_support_options(self.name, self.support, self.support_count, self.support_gate)
 
     def fit(self, runs: RunTable) -> Self:
         res = fit_family(runs, self.get_params(), law=self.name, interactions=True,
@@ -454,6 +442,10 @@ class ClimbMSLLaw(Law):
         self.sources_ = list(runs.sources)
         self.targets_ = list(runs.targets)
         self.diagnostics_ = res.diagnostics()
+        if self.support is not None:  # then G(p, D) from the pairs with unseen mass
+            term = support_term_for(self.support, runs, self.support_count, self.support_gate)
+            plain = self._plain(runs.p, runs.tokens, runs.params if coef["A"].any() else None)
+            P.support = fit_support(term, plain, runs)
         return self
 
     def _base(self, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
@@ -468,10 +460,16 @@ class ClimbMSLLaw(Law):
             base = base + c["A"] * params[:, None] ** (-c["alpha"])
         return np.asarray(base)
 
-    def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+    def _plain(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        """The law without the support-aware term."""
         base = self._base(tokens, params)
         r = np.maximum(self.params_.effective_ratio(p, tokens), R_FLOOR)
         return np.asarray(base * r ** (-self.coef_["gamma"]))
+
+    def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        out = self._plain(p, tokens, params)
+        sup = self.params_.support
+        return out if sup is None else np.asarray(sup.apply(out, p, tokens))
 
     def effective_ratio(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
         """``r`` as in the climb law over ``sources_`` → ``(n, T)``, unfloored."""
@@ -517,6 +515,8 @@ class ClimbMSLLaw(Law):
         out["tokens_ref"] = float(self.params_.tokens_ref)
         if self.params_.eta is not None:
             out["eta"] = self.params_.eta.tolist()
+        if self.params_.support is not None:
+            out["support"] = self.params_.support.to_json(self.sources_, self.targets_)
         return out
 
     @classmethod
@@ -540,6 +540,10 @@ class ClimbMSLLaw(Law):
         if "eta" in params:
             ratio["eta"] = params["eta"]
         law.params_ = ClimbParams.from_json(sources, targets, ratio, law=cls.name)
+        if "support" in params:
+            law.params_.support = SupportTerm.from_json(
+                params["support"], sources, targets, law.params_.own, cls.name
+            )
         law.transfer = "linear" if law.params_.eta is None else "saturating"
         law.coef_ = coef
         law.diagnostics_ = Diagnostics()

@@ -237,6 +237,41 @@ class SupportTerm:
                    profile.untrained_loss, n0, g0, g1, ref, g2, gate)  # fmt: skip
 
 
+def support_term_for(profile: SupportProfile, runs: Any, n0: float, gate: float) -> SupportTerm:
+    """The unfitted term of a law over ``runs``' sources and targets (``G = L_0`` until
+    :func:`fit_support` fits it)."""
+    t = len(runs.targets)
+    return SupportTerm(
+        source_freq=profile.rows(list(runs.sources), "sources"),
+        target_freq=profile.rows(list(runs.targets), "targets"),
+        own=np.array([runs.sources.index(x) if x in runs.sources else -1 for x in runs.targets]),
+        untrained_loss=profile.untrained_loss, n0=float(n0),
+        g0=np.full(t, profile.untrained_loss), g1=np.zeros(t),
+        tokens_ref=float(np.exp(np.mean(np.log(np.unique(runs.tokens))))),
+        g2=np.zeros(t), gate=float(gate),
+    )  # fmt: skip
+
+
+def check_support_options(law: str, support: Any, count: Any, gate: Any) -> None:
+    """One-line errors for a law's ``support``, ``support_count`` and ``support_gate``."""
+    if support is not None and not isinstance(support, SupportProfile):
+        raise ClimbError(
+            f"{law} law: support must be a SupportProfile (or None), got {type(support).__name__}"
+        )
+    if not (isinstance(count, int | float) and np.isfinite(count) and count > 0):
+        raise ClimbError(f"{law} law: support_count must be > 0, got {count!r}")
+    if not (isinstance(gate, int | float) and 0 < gate <= 1):
+        raise ClimbError(f"{law} law: support_gate must be in (0, 1], got {gate!r}")
+
+
+def fit_support(term: SupportTerm, law_loss: np.ndarray, runs: Any) -> SupportTerm:
+    """``term`` with ``(g_0, g_1, g_2)`` (:func:`fit_unseen_loss`) given the law's own predictions
+    ``law_loss`` of ``runs`` (``(n, T)``, without the term)."""
+    g = fit_unseen_loss(term, law_loss, runs.p, runs.tokens, runs.loss)
+    term.g0, term.g1, term.g2 = (np.full_like(term.g0, x) for x in g)
+    return term
+
+
 def fit_unseen_loss(
     term: SupportTerm, climb_loss: np.ndarray, p: np.ndarray, tokens: np.ndarray,
     observed: np.ndarray,
@@ -262,4 +297,13 @@ def fit_unseen_loss(
     return coef
 
 
-__all__ = ["SEEN_COUNT", "UNSEEN_GATE", "SupportProfile", "SupportTerm", "fit_unseen_loss"]
+__all__ = [
+    "SEEN_COUNT",
+    "UNSEEN_GATE",
+    "SupportProfile",
+    "SupportTerm",
+    "check_support_options",
+    "fit_support",
+    "fit_unseen_loss",
+    "support_term_for",
+]
