@@ -222,6 +222,32 @@ def test_changed_spec_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert res.trained == [] and len(res.skipped) == 2
 
 
+def test_other_corpus_text_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A store records a digest of each source's text; a sweep on other text for a source its
+    runs were trained on is refused (nothing written), a new source is recorded."""
+    corpus = make_corpus(tmp_path / "corpus")
+    store = tmp_path / "runs.db"
+    kw: dict[str, Any] = {"executor": InlineExecutor(), "train_fn": fake_train, "progress": False}
+    run_sweep(make_plan(2), store, corpus=corpus, **kw)
+    with RunStore(store, create=False) as rs:
+        recorded = rs.corpus_fingerprint()
+    assert sorted(recorded) == ["de", "en", "ru"] and len(set(recorded.values())) == 3
+    before = _snapshot(store)
+    cut = tmp_path / "cut"
+    make_corpus(cut)
+    text = (cut / "en.txt").read_text(encoding="utf-8")
+    (cut / "en.txt").write_text(text[: len(text) // 2], encoding="utf-8")
+    path = make_plan(4).save(tmp_path / "plan.yaml")
+    code = main(["sweep", str(path), "--corpus", str(cut), "--store", str(store), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "trained on other text for source(s) en" in err
+    assert _snapshot(store) == before
+    # the same text again (another folder): resumes and trains the rest
+    res = run_sweep(make_plan(4), store, corpus=make_corpus(tmp_path / "same"), **kw)
+    assert len(res.trained) == 2 and len(res.skipped) == 2
+
+
 def _write_bad_corpus(root: Path, kind: str) -> None:
     make_corpus(root)
     if kind == "corrupt-gz":

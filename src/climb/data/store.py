@@ -7,7 +7,8 @@ which run ids are finished (and under which spec hash) and only trains the rest.
 
 Layout (SQLite, WAL journal)::
 
-    climb_meta(key TEXT PRIMARY KEY, value TEXT)        -- format = "climb-run-store", version = 1
+    climb_meta(key TEXT PRIMARY KEY, value TEXT)        -- format = "climb-run-store", version = 1,
+                                                        -- corpus = {source: digest of its text}
     runs(run_id TEXT PRIMARY KEY, spec_hash TEXT, spec_json TEXT, versions_json TEXT,
          finished_at TEXT, wall_s REAL, n_rows INTEGER)
     rows(run_id TEXT REFERENCES runs, seq INTEGER, row_run TEXT UNIQUE, row_json TEXT)
@@ -205,7 +206,28 @@ class RunStore:
                 f"{self.path}: run '{run_id}': a row id is already stored ({exc})"
             ) from None
 
+    def record_corpus(self, fingerprint: Mapping[str, str]) -> None:
+        """Add ``{source: digest}`` of the corpus text runs are trained on to the store's record
+        (:meth:`corpus_fingerprint`). A source recorded with another digest is an error: runs of
+        one store are never trained on different text under the same source name."""
+        with self._transaction() as cur:
+            row = cur.execute("SELECT value FROM climb_meta WHERE key = 'corpus'").fetchone()
+            have = {} if row is None else dict(json.loads(row[0]))
+            check_same_corpus(have, fingerprint, self.path)
+            have.update({str(k): str(v) for k, v in fingerprint.items()})
+            cur.execute(
+                "INSERT OR REPLACE INTO climb_meta(key, value) VALUES ('corpus', ?)",
+                (json.dumps(have, sort_keys=True),),
+            )
+
     # ------------------------------------------------------------------ reading
+    def corpus_fingerprint(self) -> dict[str, str]:
+        """``{source: digest}`` of the corpus text the stored runs were trained and evaluated on
+        (empty for a store written before climb recorded it; such a store records the corpus of
+        its next sweep)."""
+        row = self._con.execute("SELECT value FROM climb_meta WHERE key = 'corpus'").fetchone()
+        return {} if row is None else dict(json.loads(row[0]))
+
     def finished(self) -> dict[str, str]:
         """``{run_id: spec_hash}`` of every finished run."""
         return dict(self._con.execute("SELECT run_id, spec_hash FROM runs").fetchall())
@@ -279,6 +301,18 @@ class RunStore:
 
 
 # ---------------------------------------------------------------------- validation
+def check_same_corpus(
+    recorded: Mapping[str, str], fingerprint: Mapping[str, str], store: str | Path
+) -> None:
+    """One-line error when a source's text differs from the one a store's runs were trained on."""
+    changed = sorted(s for s in fingerprint if s in recorded and recorded[s] != fingerprint[s])
+    if changed:
+        raise ClimbError(
+            f"{store}: its runs were trained on other text for source(s) {', '.join(changed)} "
+            "than this corpus has; use a new store, or the corpus those runs were trained on"
+        )
+
+
 def check_store_file(path: str | Path, *, must_exist: bool = False) -> None:
     """Refuse, with a one-line :class:`ClimbError`, a file that is not a climb run store.
 

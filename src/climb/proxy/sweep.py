@@ -6,7 +6,10 @@
 2. opens the corpus and checks that it has every plan source and that each one's train and
    valid text is readable and non-empty (corrupt or empty files fail here, not in a worker);
 3. compares the plan with the store: a run id that is stored under a *different* spec hash is an
-   error naming the run (results of different specs are never mixed silently);
+   error naming the run (results of different specs are never mixed silently), and so is a
+   source whose text differs from the text the store's runs were trained on (the store records a
+   digest of each source's train and valid text, :func:`corpus_fingerprint`; the spec holds the
+   tokenizer and model, not the text);
 
 then hands the remaining runs to an executor (:mod:`climb.proxy.executors`) and writes each
 finished run — all its rows, spec, spec hash and versions — to the :class:`~climb.data.store.RunStore`
@@ -16,6 +19,7 @@ runs in flight; re-running the same command trains exactly the runs that are mis
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import sys
 import time
@@ -26,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from climb.data.store import RunStore, check_store_file
+from climb.data.store import RunStore, check_same_corpus, check_store_file
 from climb.errors import ClimbError, ClimbWarning
 from climb.proxy.config import RunSpec
 from climb.proxy.design import Plan
@@ -138,6 +142,19 @@ def check_corpus(
     return c
 
 
+def corpus_fingerprint(corpus: Any, sources: Sequence[str]) -> dict[str, str]:
+    """``{source: digest}``: SHA-256 (16 hex digits) of each source's train and valid text, what
+    a run of that source was trained and evaluated on."""
+    out = {}
+    for s in sources:
+        h = hashlib.sha256()
+        for split in ("train", "valid"):
+            h.update(corpus.text_bytes(s, split))
+            h.update(b"\0")
+        out[s] = h.hexdigest()[:16]
+    return out
+
+
 def versions(backend: str) -> dict[str, str]:
     """Versions that produced a run (stored with it)."""
     out = {"python": platform.python_version(), "platform": sys.platform, "backend": backend}
@@ -177,11 +194,13 @@ def run_sweep(
     store_path = Path(store)
     check_store_file(store_path)
     specs = plan.specs()
-    check_corpus(plan, corpus, open_corpus=open_corpus)
+    fingerprint = corpus_fingerprint(check_corpus(plan, corpus, open_corpus=open_corpus),
+                                     plan.sources)  # fmt: skip
     finished: dict[str, str] = {}
     if store_path.exists():
         with RunStore(store_path, create=False) as existing:
             finished = existing.finished()
+            check_same_corpus(existing.corpus_fingerprint(), fingerprint, store_path)
     status = sweep_status(plan, finished, store_name=str(store_path))
     executor = executor if executor is not None else LocalExecutor(1)
     result = SweepResult(
@@ -200,6 +219,7 @@ def run_sweep(
         RunStore(store_path) as rs,
         _Progress(progress, len(status.todo), total_tokens, len(status.done)) as bar,
     ):
+        rs.record_corpus(fingerprint)
         results = executor.map_runs(
             status.todo,
             corpus_ref,
