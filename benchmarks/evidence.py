@@ -65,7 +65,7 @@ from climb.data.store import RunStore
 from climb.errors import ClimbError
 from climb.laws import get_law, law_from_json
 from climb.laws.climb.support import SupportProfile
-from climb.proxy.config import ModelConfig, TrainConfig
+from climb.proxy.config import ModelConfig, TrainConfig, cpu_native_bf16
 from climb.proxy.design import Plan, PlannedRun, design_runs
 from climb.proxy.executors import make_executor
 from climb.proxy.sweep import run_sweep
@@ -143,11 +143,14 @@ SCENARIOS = {
 MODEL = ModelConfig(d_model=64, n_layers=2, n_heads=2, context=128)
 QUICK_MODEL = ModelConfig(d_model=32, n_layers=1, n_heads=2, context=64)
 FAST = True
-"""torch.compile + bf16 autocast when a C compiler is there (``--quick``: off)."""
+"""torch.compile + bf16 autocast when a C compiler is there and the CPU computes bf16 natively
+(``--quick``: off). Execution settings are not part of a run's spec: a resumed study trains its
+remaining runs in float32 on a CPU without native bf16."""
 
 
 def train_config(seed: int) -> TrainConfig:
-    fast = FAST and (shutil.which("cc") is not None or shutil.which("gcc") is not None)
+    has_cc = shutil.which("cc") is not None or shutil.which("gcc") is not None
+    fast = FAST and has_cc and cpu_native_bf16()  # emulated bf16 is ~3× slower than fp32
     return TrainConfig(
         batch_size=8, seed=seed, checkpoints=(), eval_bytes=12288, threads=1,
         compile=fast, bf16=fast, schedule="wsd",

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")  # the trainer is the 'train' extra
 
 from climb.data.corpus import Corpus  # noqa: E402
 from climb.data.runs import RunTable  # noqa: E402
-from climb.errors import ClimbError  # noqa: E402
+from climb.errors import ClimbError, ClimbWarning  # noqa: E402
 from climb.proxy import train as train_mod  # noqa: E402
 from climb.proxy.config import (  # noqa: E402
     CorpusLike,
@@ -162,15 +162,20 @@ def test_bf16_without_compile_on_cpu_is_refused() -> None:
         resolve_execution(tiny_spec(train={"device": "cpu", "bf16": True, "compile": False}))
 
 
-def test_auto_execution_rule_on_cpu() -> None:
+def test_auto_execution_rule_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     short = resolve_execution(tiny_spec(train={"device": "cpu", "compile": "auto"}))
     assert (short.compile, short.bf16) == (False, False)
-    long = resolve_execution(
-        tiny_spec(
-            tokens=train_mod.CPU_COMPILE_MIN_TOKENS, train={"device": "cpu", "compile": "auto"}
-        )
+    long_run = tiny_spec(
+        tokens=train_mod.CPU_COMPILE_MIN_TOKENS, train={"device": "cpu", "compile": "auto"}
     )
-    assert long.bf16 == long.compile  # bf16 only together with compile
+    for native in (True, False):  # bf16 only with compile, and only where the CPU has it
+        monkeypatch.setattr(train_mod, "cpu_native_bf16", lambda native=native: native)
+        long = resolve_execution(long_run)
+        assert long.bf16 == (long.compile and native)
+    # asked for explicitly on a CPU without native bf16: honoured, with a warning
+    explicit = tiny_spec(train={"device": "cpu", "bf16": True, "compile": True})
+    with pytest.warns(ClimbWarning, match="without native bf16"):
+        assert resolve_execution(explicit).bf16 is True
 
 
 # --------------------------------------------------------------------------- sampling and schedule
@@ -364,6 +369,7 @@ def test_bpe_run_reports_bits_per_byte(
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:train.bf16=true on a CPU without native bf16")
 def test_compiled_bf16_run_is_deterministic_and_matches_eager(corpus: StandInCorpus) -> None:
     """The long-run CPU path (torch.compile + bf16 autocast): trains, reproduces, agrees with eager."""
     kw: dict[str, object] = {"tokens": 40_000, "mixture": {"en": 0.5, "de": 0.5, "ru": 0.0}}

@@ -115,10 +115,14 @@ so ``p_ca D* ≤ 4 · 12,088`` caps Catalan at 4.0 % of the default ``D*`` = 1.2
 
 def _fast_train() -> TrainConfig:
     """Proxy training settings of the default demo: torch.compile + bf16 autocast when a C
-    compiler is there for torch.compile (~2× eager fp32 on CPU, same loss), 1 thread per worker,
-    the WSD schedule (a cooldown branch at each proxy budget: every row a true budget), 32 KiB of
-    held-out text per language and evaluation."""
-    fast = shutil.which("cc") is not None or shutil.which("gcc") is not None
+    compiler is there for torch.compile and the CPU computes bf16 natively (~2× eager fp32, same
+    loss; without native bf16 it is emulated and ~3× *slower* than fp32, so eager fp32 then), 1
+    thread per worker, the WSD schedule (a cooldown branch at each proxy budget: every row a true
+    budget), 32 KiB of held-out text per language and evaluation."""
+    from climb.proxy.config import cpu_native_bf16
+
+    has_cc = shutil.which("cc") is not None or shutil.which("gcc") is not None
+    fast = has_cc and cpu_native_bf16()
     return TrainConfig(
         compile=fast, bf16=fast, schedule="wsd", checkpoints=(), eval_bytes=32768, threads=1
     )

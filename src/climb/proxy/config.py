@@ -110,6 +110,20 @@ class ModelConfig(_Frozen):
         return self.n_layers * per_block + d
 
 
+def cpu_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles, as torch reports).
+    Without it, bf16 autocast is emulated: 4.5k against 14.7k tokens/s for float32 for the demo's
+    0.6M-parameter model on one thread of an AVX-512 CPU without BF16 (``benchmarks/trainer.py``,
+    RESULTS.md). False when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    checks = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported",
+                                                     "_is_amx_tile_supported")]  # fmt: skip
+    return any(bool(f()) for f in checks if callable(f))
+
+
 class TrainConfig(_Frozen):
     """AdamW with linear warmup, then a cosine or a warmup-stable-decay (WSD) schedule.
 
@@ -124,7 +138,9 @@ class TrainConfig(_Frozen):
 
     ``device``/``compile``/``bf16`` = ``"auto"``: on CUDA, torch.compile and bf16 autocast are on;
     on CPU both are on only for runs of at least ``climb.proxy.train.CPU_COMPILE_MIN_TOKENS``
-    tokens (compiling costs 17–30 s cold). bf16 without compile is never used on CPU (10× slower).
+    tokens (compiling costs 17–30 s cold), and bf16 only where the CPU computes it natively
+    (:func:`cpu_native_bf16`; elsewhere it is emulated and ~3× slower than float32). bf16 without
+    compile is never used on CPU (10× slower).
     ``eval_bytes`` held-out bytes of every source are evaluated at the end and at each
     ``checkpoints`` fraction of the budget.
     """

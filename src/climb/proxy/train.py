@@ -21,7 +21,9 @@ eager float32 model (whatever the training precision, so all runs are measured a
 
 Execution. ``device="auto"`` picks CUDA when available. On CUDA torch.compile and bf16 autocast
 are on by default; on CPU both are on only for runs of at least :data:`CPU_COMPILE_MIN_TOKENS`
-tokens (compiling costs 17–30 s cold) and bf16 is never used without compile there (10× slower).
+tokens (compiling costs 17–30 s cold), bf16 only where the CPU computes it natively
+(:func:`~climb.proxy.config.cpu_native_bf16`: emulated bf16 is ~3× slower than float32), and bf16
+is never used without compile there (10× slower).
 CPU runs are bit-for-bit deterministic for a given spec and thread count.
 """
 
@@ -32,6 +34,7 @@ import functools
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,8 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from climb.errors import ClimbError
-from climb.proxy.config import CorpusLike, RunSpec, TrainConfig
+from climb.errors import ClimbError, ClimbWarning
+from climb.proxy.config import CorpusLike, RunSpec, TrainConfig, cpu_native_bf16
 from climb.proxy.model import ProxyLM, lm_loss
 from climb.proxy.tokenize import encode_cached, get_tokenizer, utf8_prefix
 
@@ -84,13 +87,21 @@ def resolve_execution(spec: RunSpec) -> Execution:
                 "train.compile=true needs a C compiler (cc/gcc) on CPU; set it to false"
             )
     if cfg.bf16 == "auto":
-        use_bf16 = torch.cuda.is_bf16_supported() if device == "cuda" else use_compile
+        cuda_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+        use_bf16 = cuda_bf16 if device == "cuda" else use_compile and cpu_native_bf16()
     else:
         use_bf16 = bool(cfg.bf16)
         if use_bf16 and device == "cpu" and not use_compile:
             raise ClimbError(
                 "train.bf16=true without compile is ~10x slower on CPU; set train.compile=true "
                 "or train.bf16=false"
+            )
+        if use_bf16 and device == "cpu" and not cpu_native_bf16():
+            warnings.warn(
+                "train.bf16=true on a CPU without native bf16 (AVX512-BF16/AMX): emulated, ~3x "
+                "slower than float32 here; train.bf16='auto' uses float32 on such CPUs",
+                ClimbWarning,
+                stacklevel=2,
             )
     return Execution(device, use_compile, use_bf16, cfg.threads)
 
