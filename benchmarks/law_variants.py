@@ -165,7 +165,7 @@ def main() -> int:
     if sup is not None:
         print(
             f"support term fitted on all runs: G = {sup.g0[0]:.3f} + {sup.g1[0]:.3f} ln(D / "
-            f"{sup.tokens_ref:,.0f}) + {0 if sup.g2 is None else sup.g2[0]:.3f} (L0 − ℓ̄) (capped "
+            f"{sup.tokens_ref:,.0f}) + {np.asarray(sup.g2)[0]:.3f} (L0 − ℓ̄) (capped "
             f"at {2 * sup.untrained_loss:g}), n0 = {sup.n0:g}, τ = {sup.gate:g}"
         )
     if not args.no_regmix:

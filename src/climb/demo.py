@@ -337,15 +337,7 @@ def stage_languages(
         raise ClimbError("languages: give at least 2 languages")
     c.check_sources(langs)
     if caps:
-        try:
-            c.check_sources(caps)
-        except ClimbError as exc:
-            raise ClimbError(f"caps: {exc}") from None
-        outside = [s for s in caps if s not in langs]
-        if outside:
-            raise ClimbError(
-                f"caps: '{outside[0]}' is not one of the demo's languages ({', '.join(langs)})"
-            )
+        c.check_limits(langs, caps, "caps", "the demo's languages")
     corpus, cut = ctx.corpus, {}
     if caps or (ctx.out / "corpus").exists():
         derived = capped_corpus(ctx.out, c, langs, dict(caps or {}))

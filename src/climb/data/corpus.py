@@ -49,7 +49,7 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -479,6 +479,20 @@ class Corpus:
         return cls(root, _scan_directory(root))
 
     # ------------------------------------------------------------------ access
+    def check_limits(
+        self, names: Sequence[str], limits: Collection[str], what: str = "limits",
+        among: str = "sources",
+    ) -> None:  # fmt: skip
+        """Raise :class:`ClimbError` if a limited source is not in the corpus or not one of
+        ``names`` (messages start with ``what``; ``among`` names the set ``names`` is)."""
+        try:
+            self.check_sources(limits)
+        except ClimbError as exc:
+            raise ClimbError(f"{what}: {exc}") from None
+        outside = [s for s in limits if s not in names]
+        if outside:
+            raise ClimbError(f"{what}: '{outside[0]}' is not one of {among} ({', '.join(names)})")
+
     def check_sources(self, sources: Iterable[str]) -> None:
         """Raise :class:`ClimbError` if any of ``sources`` is not in the corpus."""
         missing = [s for s in sources if s not in self._entries]
@@ -651,13 +665,7 @@ class Corpus:
         names = list(dict.fromkeys(self.sources if sources is None else sources))
         limits = dict(limits or {})
         self.check_sources(names)
-        try:
-            self.check_sources(limits)
-        except ClimbError as exc:
-            raise ClimbError(f"limits: {exc}") from None
-        outside = [s for s in limits if s not in names]
-        if outside:
-            raise ClimbError(f"limits: '{outside[0]}' is not one of sources ({', '.join(names)})")
+        self.check_limits(names, limits)
         for s, lim in limits.items():
             if isinstance(lim, bool) or not isinstance(lim, int) or lim < 1:
                 raise ClimbError(f"limits['{s}'] = {lim!r}: must be a whole number of bytes ≥ 1")

@@ -151,6 +151,10 @@ class SupportTerm:
     g2: np.ndarray | None = None  # (T,); None: 0 (laws saved before the ℓ̄ feature)
     gate: float = 1.0  # τ; 1: the gate is the unseen mass itself (laws saved before the gate)
 
+    def __post_init__(self) -> None:
+        if self.g2 is None:
+            self.g2 = np.zeros_like(self.g0)
+
     def unseen_mass(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
         """``u_i(p, D) = Σ_v f_i(v) exp(−D Σ_j p_j f_j(v) / n0)`` where ``p_i = 0``, else 0:
         ``(n, T)`` for ``p`` ``(n, S)``."""
@@ -189,8 +193,7 @@ class SupportTerm:
     ) -> np.ndarray:
         """``G_i(p, D) = min(g_0i + g_1i ln(D/D_ref) + g_2i (L_0 − ℓ̄), 2 L_0)``: ``(n, T)``."""
         x = self.features(loss, p, tokens)
-        g2 = np.zeros_like(self.g0) if self.g2 is None else self.g2
-        g = x[:, :1] * self.g0 + x[:, 1:2] * self.g1 + x[:, 2:3] * g2
+        g = x[:, :1] * self.g0 + x[:, 1:2] * self.g1 + x[:, 2:3] * self.g2
         return np.minimum(g, 2 * self.untrained_loss)
 
     def apply(self, loss: np.ndarray, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
@@ -206,9 +209,9 @@ class SupportTerm:
         freq = {s: row for s, row in zip(sources, self.source_freq)}
         freq.update({t: row for t, row in zip(targets, self.target_freq)})
         profile = SupportProfile(list(freq), np.array(list(freq.values())), self.untrained_loss)
-        g2 = np.zeros_like(self.g0) if self.g2 is None else self.g2
         return {**profile.to_json(), "n0": self.n0, "gate": self.gate, "g0": self.g0.tolist(),
-                "g1": self.g1.tolist(), "g2": g2.tolist(), "tokens_ref": self.tokens_ref}  # fmt: skip
+                "g1": self.g1.tolist(), "g2": np.asarray(self.g2).tolist(),
+                "tokens_ref": self.tokens_ref}  # fmt: skip
 
     @classmethod
     def from_json(
