@@ -9,7 +9,8 @@ from a fresh-clone ``climb demo``) are retrained for six of their mixtures with 
 ``benchmarks/output/absent_noise/runs.db`` (resumable: finished runs are never retrained).
 For every (mixture, budget, target) measured under ≥ 2 seeds, the spread between seeds is the
 part of a loss no law of the mixture and budget can predict. Reported by the target's own share
-in the mixture (``p = 0``: never trained on; ``p ≥ 1%``):
+in the mixture (``p = 0``: never trained on, split by the support term's gate into another script
+and a seen script; ``p ≥ 1%``):
 
 * the pooled within-mixture standard deviation ``σ`` (``k − 1`` degrees of freedom per cell);
 * the **noise floor of the MAE**: the mean absolute error of the best possible law, which
@@ -32,9 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from climb.data.corpus import Corpus
 from climb.data.runs import RunTable
 from climb.data.store import RunStore
 from climb.errors import ClimbWarning
+from climb.laws.climb.support import SEEN_COUNT, UNSEEN_GATE, SupportProfile
 from climb.proxy.design import Plan, PlannedRun
 from climb.proxy.executors import LocalExecutor
 from climb.proxy.sweep import run_sweep
@@ -80,16 +83,34 @@ def cells(tables: list[RunTable], sources: list[str]) -> dict[tuple, list[np.nda
     return {k: v for k, v in out.items() if len(v) >= 2}
 
 
-def floor(groups: dict[tuple, list[np.ndarray]], sources: list[str]) -> None:
-    classes = {"p = 0": lambda p: p == 0, "p ≥ 1%": lambda p: p >= 0.01}
-    print(f"{'pairs':<8} {'cells':>5} {'seeds':>6} {'σ pooled':>9} {'floor σ√(2/π)':>14} "
+def gate(mix: tuple, tokens: float, freq: np.ndarray) -> np.ndarray:
+    """The default support term's gate ``s_i = min(1, u_i / τ)`` of each target in one cell
+    (``freq``: the sources' byte frequencies, targets = sources; laws/climb/support.py)."""
+    p = np.array(mix)
+    u = np.exp(-(tokens / SEEN_COUNT) * (p @ freq)) @ freq.T
+    return np.where(p > 0, 0.0, np.minimum(np.clip(u, 0.0, 1.0) / UNSEEN_GATE, 1.0))
+
+
+CLASSES = {  # (own share, gate) → selected
+    "p = 0": lambda p, s: p == 0,
+    "  unseen script (s = 1)": lambda p, s: (p == 0) & (s >= 1.0),
+    "  seen script (s < 1)": lambda p, s: (p == 0) & (s < 1.0),
+    "p ≥ 1%": lambda p, s: p >= 0.01,
+}
+"""Pairs by the target's own share, and where ``p = 0`` by the support gate: a text ≥ 30% made of
+bytes the run never saw (``s = 1``: another script) or not (e.g. English left out of a French
+run)."""
+
+
+def floor(groups: dict[tuple, list[np.ndarray]], freq: np.ndarray) -> None:
+    print(f"{'pairs':<24} {'cells':>5} {'seeds':>6} {'σ pooled':>9} {'floor σ√(2/π)':>14} "
           f"{'floor (LOSO)':>13} {'max spread':>11}")  # fmt: skip
-    for name, sel in classes.items():
+    for name, sel in CLASSES.items():
         ss, dof, loso, n_cells, seeds, spread = 0.0, 0, [], 0, [], 0.0
-        for (mix, _), losses in groups.items():
+        for (mix, tokens), losses in groups.items():
             x = np.array(losses)  # (k, T)
             k = x.shape[0]
-            m = sel(np.array(mix)) & np.isfinite(x).all(axis=0)
+            m = sel(np.array(mix), gate(mix, tokens, freq)) & np.isfinite(x).all(axis=0)
             if not m.any():
                 continue
             x = x[:, m]
@@ -101,7 +122,7 @@ def floor(groups: dict[tuple, list[np.ndarray]], sources: list[str]) -> None:
             loso.extend((np.sqrt((k - 1) / k) * np.abs(x - others)).ravel())
             spread = max(spread, float(np.ptp(x, axis=0).max()))
         sigma = np.sqrt(ss / dof)
-        print(f"{name:<8} {n_cells:>5} {np.mean(seeds):>6.1f} {sigma:>9.3f} "
+        print(f"{name:<24} {n_cells:>5} {np.mean(seeds):>6.1f} {sigma:>9.3f} "
               f"{sigma * np.sqrt(2 / np.pi):>14.3f} {np.mean(loso):>13.3f} {spread:>11.3f}")  # fmt: skip
 
 
@@ -132,7 +153,8 @@ def main() -> int:
     print(f"seed 0: {demo_db} ({len(demo)} rows); seeds {args.seeds}: {store} "
           f"({n_reps} of {len(plan.runs)} runs trained); {len(groups)} (mixture, budget) cells "
           f"with ≥ 2 seeds; losses in bits/byte")  # fmt: skip
-    floor(groups, sources)
+    profile = SupportProfile.from_corpus(Corpus.open(None), sources)  # the demo's corpus
+    floor(groups, profile.rows(sources))
     return 0
 
 

@@ -11,7 +11,15 @@ share in the held-out row: ``zero`` (p = 0: the run never saw the language), ``t
 * ``climb + support(n0)``: the support-aware term with the byte frequencies of the corpus the runs
   were trained on (``--corpus``, default the embedded one) and seen-count scale ``n0``;
 * transfer forms with the support term: ``saturating`` (``φ_η`` on shares, κ free), ``linear``
-  (η = 1) and ``tokens`` (saturation in donor *tokens*: ``w (p_j D)^η / D``, i.e. κ = 1 − η).
+  (η = 1) and ``tokens`` (saturation in donor *tokens*: ``w (p_j D)^η / D``, i.e. κ = 1 − η);
+* the budget exponent (``budget_exponent="free"``: ``B r^(-β) D^(-δ)``) for ``climb`` and
+  ``isolated``, against the shared ``B (r D)^(-β)``.
+
+With ``--verify`` (a demo's or the evidence study's ``verify.db``: runs trained at the target
+budget ``D*``, beyond the proxies), each variant fitted on all proxies predicts them: ``D* bias``
+(mean predicted − measured) and ``D* MAE``, the extrapolation in the budget that an allocation
+relies on. The default climb law's ``p = 0`` errors are also split by the support gate (another
+script, ``s = 1``, or a seen one).
 
 Then the chosen law's Spearman ρ for ``pile_cc`` on the RegMix test sets (fitted on train 1M; the
 RegMix runs have no corpus profile, so the support term is inactive there by construction).
@@ -38,7 +46,13 @@ from climb.evaluation.cv import CVResult, cross_validate
 from climb.evaluation.metrics import evaluate
 from climb.laws import get_law
 from climb.laws.climb import ClimbLaw
-from climb.laws.climb.support import SupportProfile, SupportTerm
+from climb.laws.climb.support import (
+    SEEN_COUNT,
+    UNSEEN_GATE,
+    SupportProfile,
+    SupportTerm,
+    support_term_for,
+)
 
 
 class _NoConfidence(SupportTerm):
@@ -89,6 +103,28 @@ def by_share(cv: CVResult, runs: RunTable) -> dict[str, tuple[float, int]]:
     return out
 
 
+DEFAULT = "climb + support n0=1 τ=0.3"
+"""The default climb law's row (support term with the default ``n0``, ``τ``)."""
+
+
+def by_gate(cv: CVResult, runs: RunTable, profile: SupportProfile) -> dict[str, tuple[float, int]]:
+    """MAE and count of the out-of-fold errors where ``p = 0``, split by the default support
+    term's gate: another script (``s = 1``: ≥ 30% of the text made of bytes the run never saw)
+    or a seen one (``s < 1``)."""
+    s = support_term_for(profile, runs, SEEN_COUNT, UNSEEN_GATE).gate_weight(runs.p, runs.tokens)
+    out = {}
+    for name, sel in (("unseen script (s = 1)", s >= 1.0), ("seen script (s < 1)", s < 1.0)):
+        errs = []
+        for k, t in enumerate(runs.targets):
+            if t not in runs.sources:
+                continue
+            m = (runs.p[:, runs.sources.index(t)] == 0) & sel[:, k] & np.isfinite(runs.loss[:, k])
+            errs.append(np.abs(cv.predictions[m, k] - runs.loss[m, k]))
+        e = np.concatenate(errs) if errs else np.zeros(0)
+        out[name] = (float(e.mean()) if e.size else float("nan"), int(e.size))
+    return out
+
+
 def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]:
     law = functools.partial(get_law, seed=seed)
     v: dict[str, Callable[[], Any]] = {
@@ -106,7 +142,25 @@ def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]
         v[f"climb + support, transfer={tr}"] = functools.partial(
             law, "climb", support=profile, transfer=tr
         )
+    v["climb + support, free δ"] = functools.partial(
+        law, "climb", support=profile, budget_exponent="free"
+    )
+    v["isolated + support"] = functools.partial(law, "isolated", support=profile)
+    v["isolated + support, free δ"] = functools.partial(
+        law, "isolated", support=profile, budget_exponent="free"
+    )
     return v
+
+
+def verify_errors(law: Any, verify: RunTable) -> tuple[float, float, int]:
+    """Mean signed and absolute error of ``law``'s predictions of the verification runs (trained
+    at the target budget D*, beyond the proxies), over their measured (row, target) pairs."""
+    pred = law.predict(verify.p, verify.tokens)
+    both = [t for t in verify.targets if t in law.targets_]  # e.g. not extra evaluation sets
+    cols = [law.targets_.index(t) for t in both]
+    err = pred[:, cols] - verify.loss[:, [verify.targets.index(t) for t in both]]
+    err = err[np.isfinite(err)]
+    return float(err.mean()), float(np.abs(err).mean()), int(err.size)
 
 
 def main() -> int:
@@ -116,6 +170,11 @@ def main() -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-regmix", action="store_true", help="skip the RegMix check")
+    ap.add_argument(
+        "--verify", default=None,
+        help="run table or store of verification runs at D* (e.g. a demo's verify.db): each "
+        "variant fitted on all proxies predicts them (extrapolation in the budget)",
+    )  # fmt: skip
     ap.add_argument(
         "--short", action="store_true", help="only climb without / with the default support term"
     )
@@ -134,11 +193,18 @@ def main() -> int:
         f"{folds}-fold CV, whole training runs held out (seed {args.seed}); out-of-fold MAE in "
         "the runs' unit by the target's own share in the row:"
     )
+    verify = read_runs(args.verify) if args.verify else None
+    if verify is not None:
+        print(f"verification: {args.verify}: {len(verify)} rows at "
+              f"{', '.join(f'{d:,.0f}' for d in np.unique(verify.tokens))} tokens; 'D* bias' / "
+              "'D* MAE': error of the law fitted on all proxies on them")  # fmt: skip
     head = (f"{'variant':<36} {'MAE p=0':>9} {'MAE trace':>10} {'MAE p≥1%':>9} "
-            f"{'MAE all':>8} {'ρ all':>7} {'fit s':>6}")  # fmt: skip
+            f"{'MAE all':>8} {'ρ all':>7} {'fit s':>6}"
+            + (f" {'D* bias':>8} {'D* MAE':>7}" if verify is not None else ""))  # fmt: skip
     print(head)
     print("-" * len(head))
     counts: dict[str, int] = {}
+    cvs: dict[str, CVResult] = {}
     chosen = variants(profile, args.seed)
     if args.short:
         keep = ("climb (no support term)", "climb + support n0=100 τ=1",
@@ -149,15 +215,28 @@ def main() -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ClimbWarning)
             cv = cross_validate(factory, runs, folds, args.seed, groups=groups)
+        cvs[name] = cv
         secs = (time.perf_counter() - t0) / folds
         bs = by_share(cv, runs)
         counts = {k: v[1] for k, v in bs.items()}
-        print(f"{name:<36} {bs['zero'][0]:>9.4f} {bs['trace'][0]:>10.4f} {bs['main'][0]:>9.4f} "
-              f"{cv.overall['mae']:>8.4f} {cv.overall['spearman']:>+7.3f} {secs:>6.1f}")  # fmt: skip
+        line = (f"{name:<36} {bs['zero'][0]:>9.4f} {bs['trace'][0]:>10.4f} {bs['main'][0]:>9.4f} "
+                f"{cv.overall['mae']:>8.4f} {cv.overall['spearman']:>+7.3f} {secs:>6.1f}")  # fmt: skip
+        if verify is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ClimbWarning)
+                bias, mae, _ = verify_errors(factory().fit(runs), verify)
+            line += f" {bias:>+8.4f} {mae:>7.4f}"
+        print(line)
     print(
         f"(pairs: p=0 {counts.get('zero')}, trace {counts.get('trace')}, "
         f"p≥1% {counts.get('main')}; 'fit s' = mean seconds per fold)"
     )
+    if DEFAULT in cvs:
+        parts = [
+            f"{k} {v[0]:.4f} ({v[1]} pairs)"
+            for k, v in by_gate(cvs[DEFAULT], runs, profile).items()
+        ]
+        print(f"{DEFAULT}, MAE where p = 0 by the support gate: " + "; ".join(parts))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClimbWarning)
         full = ClimbLaw(seed=args.seed, support=profile).fit(runs)

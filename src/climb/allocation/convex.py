@@ -97,10 +97,10 @@ def _r_min(problem: AllocationProblem, t: float) -> tuple[np.ndarray, bool]:
     budget[pos] = t * cnorm[pos] / w[pos] - size_term[pos]
     if (budget[pos] <= 0).any():
         return np.zeros(len(w)), False
-    B = problem.params.B
+    Bd = problem.params.data_coef(problem.tokens)  # B D*^(-δ)
     rmin = np.zeros(len(w))
-    data = pos & (B > 0)
-    rmin[data] = (budget[data] / B[data]) ** (-1.0 / problem.beta[data]) / problem.tokens
+    data = pos & (Bd > 0)
+    rmin[data] = (budget[data] / Bd[data]) ** (-1.0 / problem.beta[data])
     rmin[data] = np.maximum(rmin[data], R_FLOOR)
     return rmin, True
 

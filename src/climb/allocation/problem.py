@@ -56,7 +56,7 @@ class AllocationProblem:
         lo, hi: ``(S,)`` bounds, caps already folded into ``hi``.
         caps: ``(S,)`` the cap part of ``hi`` (``inf`` where none), for reporting.
         W: ``(T, S)`` ``W(D*)``.
-        coef: ``(T,)`` ``c_i = ω_i B_i D*^(-β_i)``; ``beta``: ``(T,)``; ``base``: ``(T,)``.
+        coef: ``(T,)`` ``c_i = ω_i B_i D*^(-δ_i)`` (δ = β unless fitted free); ``beta``: ``(T,)``; ``base``: ``(T,)``.
         constraints: the :class:`~climb.allocation.constraints.Constraints` the arrays come from.
     """
 
@@ -116,9 +116,7 @@ class AllocationProblem:
 
     @property
     def coef(self) -> np.ndarray:
-        return self._cache(
-            "coef", lambda: self.weights * self.params.B * self.tokens ** (-self.beta)
-        )
+        return self._cache("coef", lambda: self.weights * self.params.data_coef(self.tokens))
 
     @property
     def base(self) -> np.ndarray:
@@ -175,7 +173,7 @@ class AllocationProblem:
     def normalizer(self) -> np.ndarray:
         """``c_i`` of the ``worst`` objective: the excess loss ``L_i − E_i`` of a monolingual run
         of the whole budget (``r_i = 1``), so that ``t = 1`` means "as good as training on i alone"."""
-        return self.base - self.params.E + self.params.B * self.tokens ** (-self.beta)
+        return self.base - self.params.E + self.params.data_coef(self.tokens)
 
     def objective_worst(self, p: np.ndarray) -> float:
         """``max_i ω_i (L_i − E_i) / c_i`` over targets with ``ω_i > 0``."""
@@ -190,7 +188,7 @@ class AllocationProblem:
 
     def marginal_benefit(self, p: np.ndarray) -> np.ndarray:
         """Per source ``G_k = Σ_i J_ik g_i(r_i) = −∂F/∂p_k`` (``J = ∂r/∂p``, ``= W`` for the linear
-        law), with ``g_i(r) = −ω_i ∂L_i/∂r_i = ω_i β_i B_i D*^(-β_i) r_i^(-β_i-1)`` (CLIMB.md §4)."""
+        law), with ``g_i(r) = −ω_i ∂L_i/∂r_i = ω_i β_i B_i D*^(-δ_i) r_i^(-β_i-1)`` (CLIMB.md §4)."""
         r = np.maximum(self.effective_ratio(p), R_FLOOR)
         g = np.where(self.active, self.beta * self.coef * r ** (-self.beta - 1.0), 0.0)
         return np.asarray(self.ratio_jacobian(p).T @ g, dtype=float)
@@ -251,7 +249,7 @@ def with_identity_transfer(problem: AllocationProblem) -> AllocationProblem:
     W = np.zeros_like(p.W)
     W[rows, p.own[rows]] = 1.0
     iso = ClimbParams(E=p.E, A=p.A, alpha=p.alpha, B=p.B, beta=p.beta, W=W, kappa=np.zeros_like(p.kappa),
-                      tokens_ref=p.tokens_ref, own=p.own)  # fmt: skip
+                      tokens_ref=p.tokens_ref, own=p.own, delta=p.delta)  # fmt: skip
     out = with_params(problem, iso)
     if not p.has_own.all():  # evaluation-only targets: invisible without transfer
         object.__setattr__(out, "weights", np.where(p.has_own, problem.weights, 0.0))

@@ -296,7 +296,7 @@ def _worst_constraints(problem: AllocationProblem, p0: np.ndarray) -> tuple[Any,
     w = problem.weights[pos]
     cn = problem.normalizer()[pos]
     size = (problem.base - problem.params.E)[pos]
-    Bd = (problem.params.B * problem.tokens ** (-problem.beta))[pos]
+    Bd = problem.params.data_coef(problem.tokens)[pos]
     beta = problem.beta[pos]
     ratio = problem.ratio_map.restrict(pos)
     S = problem.n_sources
@@ -324,7 +324,7 @@ def solve_worst_eta(problem: AllocationProblem, *, tol: float = 1e-10) -> Solver
     w = problem.weights[pos]
     cn = problem.normalizer()[pos]
     size = (problem.base - problem.params.E)[pos]
-    Bd = (problem.params.B * problem.tokens ** (-problem.beta))[pos]
+    Bd = problem.params.data_coef(problem.tokens)[pos]
     beta = problem.beta[pos]
     p = cp.Variable(problem.n_sources)
     t = cp.Variable()

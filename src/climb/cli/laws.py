@@ -16,6 +16,10 @@ from climb.laws import LAWS, law_class, load_law
 from climb.laws.base import Law
 
 TRANSFERS = ("saturating", "linear")
+BUDGET_HELP = (
+    "climb / isolated: 'shared' (default) — the loss depends on the effective tokens, B (r·D)^-β; "
+    "'free' — B r^-β D^-δ with a budget exponent δ of its own (needs runs at ≥ 2 budgets)"
+)
 
 
 CORPUS_HELP = (
@@ -39,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transfer", choices=TRANSFERS,
                    help="climb-family laws: saturating transfer r_i = p_i + Σ_j W_ij φ_η(p_j) with "
                    "fitted η (default) or linear r = W p (η = 1)")  # fmt: skip
+    p.add_argument("--budget-exponent", choices=("shared", "free"), help=BUDGET_HELP)
     p.add_argument("--corpus", help=CORPUS_HELP)
     p.set_defaults(func=run_fit)
 
@@ -69,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--predictions", help="also write the out-of-fold predictions (CSV)")
     p.add_argument("--transfer", choices=TRANSFERS,
                    help="climb-family laws: saturating (default) or linear transfer")  # fmt: skip
+    p.add_argument("--budget-exponent", choices=("shared", "free"), help=BUDGET_HELP)
     p.add_argument("--corpus", help=CORPUS_HELP)
     p.set_defaults(func=run_cv)
 
@@ -140,9 +146,11 @@ def make_law(
     jobs: int | None = None,
     transfer: str | None = None,
     support: Any = None,
+    budget_exponent: str | None = None,
 ) -> Law:
-    """An unfitted law; ``seed`` / ``n_jobs`` / ``transfer`` / ``support`` are passed only to laws
-    that take them (``--transfer`` or ``--corpus`` given for another law is an error)."""
+    """An unfitted law; ``seed`` / ``n_jobs`` / ``transfer`` / ``support`` / ``budget_exponent``
+    are passed only to laws that take them (``--transfer``, ``--corpus`` or ``--budget-exponent``
+    given for another law is an error)."""
     cls = law_class(name)
     accepted = inspect.signature(cls.__init__).parameters
     hyper: dict[str, Any] = {}
@@ -156,6 +164,12 @@ def make_law(
         if "transfer" not in accepted:
             raise ClimbError(f"--transfer applies to climb-family laws only, not '{name}'")
         hyper["transfer"] = transfer
+    if budget_exponent is not None:
+        if "budget_exponent" not in accepted:
+            raise ClimbError(
+                f"--budget-exponent applies to the climb and isolated laws only, not '{name}'"
+            )
+        hyper["budget_exponent"] = budget_exponent
     if seed is not None and "seed" in accepted:
         hyper["seed"] = seed
     if jobs is not None and jobs != 1 and "n_jobs" in accepted:
@@ -189,14 +203,16 @@ def _print_json(obj: Any) -> None:
 # ---------------------------------------------------------------------- verbs
 def run_fit(args: argparse.Namespace) -> int:
     # unknown name or option fails before reading
-    law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer)
+    law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer,
+                   budget_exponent=args.budget_exponent)  # fmt: skip
     if args.corpus is not None:
         make_law(args.law, support=object())  # --corpus for a law without the term fails here
     out = _check_out(args.out, (".json",), "--out")
     runs = read_runs(args.runs)
     if args.corpus is not None:
         law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer,
-                       support=support_profile(args.corpus, runs))  # fmt: skip
+                       support=support_profile(args.corpus, runs),
+                       budget_exponent=args.budget_exponent)  # fmt: skip
     t0 = time.perf_counter()
     law.fit(runs)
     elapsed = time.perf_counter() - t0
@@ -227,13 +243,14 @@ def run_cv(args: argparse.Namespace) -> int:
     from climb.evaluation.cv import cross_validate
 
     name = args.law
-    make_law(name, transfer=args.transfer)  # unknown law name fails before reading the runs
+    make_law(name, transfer=args.transfer, budget_exponent=args.budget_exponent)  # fails early
     if args.corpus is not None:
         make_law(name, support=object())  # --corpus for a law without the term fails here
     runs = read_runs(args.runs)
     profile = support_profile(args.corpus, runs)
     result = cross_validate(
-        lambda: make_law(name, seed=args.seed, transfer=args.transfer, support=profile),
+        lambda: make_law(name, seed=args.seed, transfer=args.transfer, support=profile,
+                         budget_exponent=args.budget_exponent),
         runs, args.folds, args.seed,
     )  # fmt: skip
     result.law = name

@@ -149,7 +149,7 @@ def prediction_section(runs: RunTable, law: Law, cv: Mapping[str, CVResult]) -> 
 
 def _parameter_table(law: Law, params: Mapping[str, Any]) -> list[str]:
     targets = list(law.targets_)
-    cols = [k for k in ("E", "A", "alpha", "B", "beta", "gamma", "kappa") if k in params]
+    cols = [k for k in ("E", "A", "alpha", "B", "beta", "delta", "gamma", "kappa") if k in params]
     try:
         vals = [np.asarray(params[k], dtype=float).reshape(len(targets)) for k in cols]
     except (TypeError, ValueError):

@@ -22,6 +22,7 @@ from climb.errors import ClimbError, ClimbWarning
 from climb.laws.base import Diagnostics, Law, json_array
 from climb.laws.climb.fit import (
     KAPPA_BOUND,
+    BudgetExponent,
     FamilyFit,
     TargetDesign,
     TargetFit,
@@ -108,6 +109,9 @@ class ClimbLaw(Law):
         kappa_bound: box ``|κ_i| ≤ kappa_bound`` of the budget sensitivity of transfer (default
             0.5: ``W(D)`` changes at most ≈ 3.2× per decade of tokens; see ``KAPPA_BOUND``).
         transfer: ``"saturating"`` (fit ``η``) or ``"linear"`` (``η = 1``).
+        budget_exponent: ``"shared"`` (``B (r D)^(-β)``: the loss depends on the effective tokens
+            ``r·D``, CLIMB.md §1) or ``"free"`` (``B r^(-β) D^(-δ)``, ``δ`` fitted where the runs
+            span ≥ 2 token budgets; docs/method.md §1c).
 
     Fitted attributes: ``params_`` (:class:`ClimbParams`), ``W_``, ``E_``, ``A_``, ``alpha_``,
     ``B_``, ``beta_``, ``kappa_``, ``eta_`` (all 1 when linear), ``tokens_ref_``,
@@ -136,6 +140,7 @@ class ClimbLaw(Law):
         w_penalty: float = 0.0,
         kappa_bound: float = KAPPA_BOUND,
         transfer: Transfer = "saturating",
+        budget_exponent: BudgetExponent = "shared",
         support: SupportProfile | None = None,
         support_count: float = SEEN_COUNT,
         support_gate: float = UNSEEN_GATE,
@@ -154,6 +159,7 @@ class ClimbLaw(Law):
         self.w_penalty = w_penalty
         self.kappa_bound = kappa_bound
         self.transfer = transfer
+        self.budget_exponent = budget_exponent
         self.support = support
         self.support_count = support_count
         self.support_gate = support_gate
@@ -249,11 +255,13 @@ class ClimbLaw(Law):
         for i, (dz, f) in enumerate(zip(designs, fits)):
             P.E[i] = f.E
             P.beta[i] = f.beta
-            P.B[i] = f.b * setup.tokens_ref**f.beta  # b = B · D_ref^(-β)
+            P.B[i] = f.b * setup.tokens_ref**f.delta  # b = B · D_ref^(-δ)
             P.alpha[i] = f.alpha if dz.fit_size else 0.0
             P.A[i] = f.a * setup.params_ref**f.alpha if dz.fit_size else 0.0  # a = A · N_ref^(-α)
         if self.interactions and self.transfer in ("saturating", "tokens"):
             P.eta = np.array([f.eta for f in fits], dtype=float)
+        if setup.fit_delta:
+            P.delta = np.array([f.delta for f in fits], dtype=float)
         self.params_ = P
         self.sources_ = list(runs.sources)
         self.targets_ = list(runs.targets)

@@ -49,6 +49,11 @@ ETA_GRID = (0.6, 1.0)
 """Initial ``η`` values of the two-stage init grid; the best start of each is solved."""
 
 Transfer = Literal["saturating", "linear", "tokens"]
+BudgetExponent = Literal["shared", "free"]
+BUDGET_EXPONENTS = ("shared", "free")
+"""``budget_exponent`` of the climb form: ``"shared"`` — ``B (r D)^(-β)``, the loss depends on the
+effective tokens ``r·D`` (CLIMB.md §1); ``"free"`` — ``B r^(-β) D^(-δ)``, a budget exponent of
+its own (fitted where the runs span ≥ 2 budgets; ``δ = β`` otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class FitSetup:
     params_ref: float
     opts: FitOptions
     tokens_range: tuple[float, float] = (1.0, 1.0)  # min and max D of the fitted rows
+    fit_delta: bool = False  # a budget exponent δ of its own (budget_exponent="free", ≥ 2 budgets)
 
 
 @dataclass
@@ -105,6 +111,7 @@ class TargetDesign:
     own_seen: bool  # the target's own proportion is > 0 in some run
     fit_eta: bool = False  # fit the transfer saturation η (else η = 1: r linear in p)
     kappa_tied: bool = False  # κ = 1 − η: transfer saturates in donor tokens (transfer="tokens")
+    fit_delta: bool = False  # fit the budget exponent δ (else δ = β: the loss depends on r·D)
     p_own: np.ndarray = field(init=False, repr=False)  # (n,) p[:, own]
     p_free: np.ndarray = field(init=False, repr=False)  # (n, m) p[:, free]
     log_pfe: np.ndarray = field(init=False, repr=False)  # (n, m) log(p[:, free] + ε)
@@ -202,9 +209,10 @@ def designs_from_runs(
             free=np.array(free_list, dtype=int),
             fit_kappa=setup.fit_kappa and bool(free_list) and not tied,
             fit_size=setup.fit_size, own_seen=own_seen, fit_eta=fit_eta, kappa_tied=tied,
+            fit_delta=setup.fit_delta,
         )  # fmt: skip
         n_par = (n_own_params + len(free_list) + int(design.fit_kappa) + 2 * int(setup.fit_size)
-                 + int(fit_eta))  # fmt: skip
+                 + int(fit_eta) + int(setup.fit_delta))  # fmt: skip
         if not own_seen and own >= 0:
             _warn(
                 f"{law} law: target '{t}': its own proportion 'p.{t}' is 0 in every run; "
@@ -268,6 +276,11 @@ def check_options(law: str, hyper: dict[str, Any]) -> None:
             raise ClimbError(
                 f"{law} law: {option} must be 'auto', True or False, got {hyper[option]!r}"
             )
+    if hyper.get("budget_exponent", "shared") not in BUDGET_EXPONENTS:
+        raise ClimbError(
+            f"{law} law: budget_exponent must be 'shared' or 'free', got "
+            f"{hyper['budget_exponent']!r}"
+        )
     if hyper["backend"] not in ("serial", "thread", "process"):
         raise ClimbError(
             f"{law} law: backend must be 'serial', 'thread' or 'process', got {hyper['backend']!r}"
@@ -316,6 +329,7 @@ def prepare_fit(runs: RunTable, hyper: dict[str, Any], law: str, interactions: b
     )
     spanned = sizes is not None and sizes.size >= 2
     fit_size = _resolve_flag(hyper["fit_size"], spanned, "model sizes", "fit_size", law)
+    fit_delta = hyper.get("budget_exponent", "shared") == "free" and fit_tokens
     opts = FitOptions(
         n_starts=int(hyper["n_starts"]), delta=float(hyper["huber_delta"]),
         w_bounds=(float(hyper["w_bounds"][0]), float(hyper["w_bounds"][1])),
@@ -330,6 +344,7 @@ def prepare_fit(runs: RunTable, hyper: dict[str, Any], law: str, interactions: b
         params_ref=1.0 if runs.params is None else geometric_center(runs.params),
         opts=opts,
         tokens_range=(float(np.min(runs.tokens)), float(np.max(runs.tokens))),
+        fit_delta=fit_delta,
     )
 
 
@@ -382,6 +397,7 @@ class TargetFit:
     kappa: float
     eta: float  # transfer saturation (1 = linear)
     gamma: float = 0.0
+    delta: float = float("nan")  # budget exponent (climb form; = β unless fitted)
     cost: float = float("nan")
     rmse: float = float("nan")
     nfev: int = 0
@@ -418,8 +434,10 @@ def fit_target(
 
 
 __all__ = [
+    "BUDGET_EXPONENTS",
     "ETA_BOUNDS",
     "ETA_GRID",
+    "BudgetExponent",
     "FamilyFit",
     "FitOptions",
     "FitSetup",

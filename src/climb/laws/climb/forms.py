@@ -80,15 +80,17 @@ class ClimbForm:
         return climb_initial_guesses(design, opts)
 
     def unpack(self, x: np.ndarray, design: TargetDesign) -> TargetFit:
-        E, logb, beta, w, kappa, a, alpha, eta = _unpack(x, design)
+        E, logb, beta, w, kappa, a, alpha, eta, delta = _unpack(x, design)
         return TargetFit(E=E, a=a, alpha=alpha, b=float(np.exp(logb)), beta=beta,
-                         w=np.array(w, dtype=float), kappa=kappa, eta=eta)  # fmt: skip
+                         w=np.array(w, dtype=float), kappa=kappa, eta=eta,
+                         delta=delta)  # fmt: skip
 
 
 def _unpack(
     x: np.ndarray, design: TargetDesign
-) -> tuple[float, float, float, np.ndarray, float, float, float, float]:
-    """``x = [E, log b, β, w_free…, (κ), (a, α), (η)]`` → (E, log b, β, w, κ, a, α, η)."""
+) -> tuple[float, float, float, np.ndarray, float, float, float, float, float]:
+    """``x = [E, log b, β, w_free…, (κ), (a, α), (η), (δ)]`` → (E, log b, β, w, κ, a, α, η, δ)
+    (``δ = β`` when not fitted)."""
     m = design.free.size
     E, logb, beta = float(x[0]), float(x[1]), float(x[2])
     w = x[3 : 3 + m]
@@ -101,25 +103,31 @@ def _unpack(
     if design.fit_size:
         a, alpha = float(x[i]), float(x[i + 1])
         i += 2
-    eta = float(x[i]) if design.fit_eta else 1.0
+    eta = 1.0
+    if design.fit_eta:
+        eta = float(x[i])
+        i += 1
+    delta = float(x[i]) if design.fit_delta else beta
     if design.kappa_tied:
         kappa = 1.0 - eta
-    return E, logb, beta, w, kappa, a, alpha, eta
+    return E, logb, beta, w, kappa, a, alpha, eta, delta
 
 
 def climb_target_model(x: np.ndarray, design: TargetDesign) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and analytic Jacobian of one target's Climb law (internal parametrization).
 
-    ``L = E + a ν^(-α) + b (r d)^(-β)``, ``r = p_own + d^(-κ) q``, ``q = Σ_j w_j φ_η(p_j)``,
+    ``L = E + a ν^(-α) + b r^(-β) d^(-δ)`` (``δ = β``, i.e. ``b (r d)^(-β)``, unless
+    ``design.fit_delta``), ``r = p_own + d^(-κ) q``, ``q = Σ_j w_j φ_η(p_j)``,
     ``φ_η(p) = (p + ε)^η − ε^η`` (``= p`` when η is not fitted), ``b = e^{log b}``:
-    ``∂L/∂E = 1``, ``∂L/∂log b = T``, ``∂L/∂β = −T log(r d)``, ``∂L/∂w_j = −β T d^(-κ) φ_j / r``,
+    ``∂L/∂E = 1``, ``∂L/∂log b = T``, ``∂L/∂β = −T log(r d)`` (``−T log r`` and
+    ``∂L/∂δ = −T log d`` when δ is fitted), ``∂L/∂w_j = −β T d^(-κ) φ_j / r``,
     ``∂L/∂κ = β T d^(-κ) q log d / r``, ``∂L/∂a = ν^(-α)``, ``∂L/∂α = −a ν^(-α) log ν``,
     ``∂L/∂η = −β T d^(-κ) Σ_j w_j [(p_j+ε)^η ln(p_j+ε) − ε^η ln ε] / r``, with
-    ``T = b (r d)^(-β)`` and the floor ``r ≥ R_FLOOR`` (zero slope where it binds). With
+    ``T = b r^(-β) d^(-δ)`` and the floor ``r ≥ R_FLOOR`` (zero slope where it binds). With
     ``κ = 1 − η`` (``design.kappa_tied``: saturation in donor tokens) ``∂L/∂η`` gains
     ``−β T d^(-κ) q log d / r``.
     """
-    E, logb, beta, w, kappa, a, alpha, eta = _unpack(x, design)
+    E, logb, beta, w, kappa, a, alpha, eta, delta = _unpack(x, design)
     pf, dpf = design.donors(eta)
     q = pf @ w if w.size else np.zeros(design.y.shape)
     scaled = design.fit_kappa or design.kappa_tied
@@ -127,17 +135,22 @@ def climb_target_model(x: np.ndarray, design: TargetDesign) -> tuple[np.ndarray,
     r = design.p_own + s * q
     active = r > R_FLOOR
     rf = np.where(active, r, R_FLOOR)
-    log_rd = np.log(rf) + design.log_d
-    T = np.exp(logb - beta * log_rd)
+    log_r = np.log(rf)
+    if design.fit_delta:
+        T = np.exp(logb - beta * log_r - delta * design.log_d)
+    else:  # b (r d)^(-β), computed as such (bit-identical to the shared form's golden fits)
+        log_rd = log_r + design.log_d
+        T = np.exp(logb - beta * log_rd)
     size = np.exp(-alpha * design.log_nu) if design.fit_size else 0.0
     pred = E + a * size + T
     g = np.where(active, -beta * T / rf, 0.0)  # ∂L/∂r
     jac = np.empty(
-        (T.size, 3 + w.size + int(design.fit_kappa) + 2 * int(design.fit_size) + design.fit_eta)
-    )
+        (T.size, 3 + w.size + int(design.fit_kappa) + 2 * int(design.fit_size) + design.fit_eta
+         + design.fit_delta)
+    )  # fmt: skip
     jac[:, 0] = 1.0
     jac[:, 1] = T
-    jac[:, 2] = -T * log_rd
+    jac[:, 2] = -T * (log_r if design.fit_delta else log_rd)
     i = 3
     if w.size:
         jac[:, 3 : 3 + w.size] = (g * s)[:, None] * pf
@@ -153,13 +166,16 @@ def climb_target_model(x: np.ndarray, design: TargetDesign) -> tuple[np.ndarray,
         jac[:, i] = g * s * (dpf @ w)
         if design.kappa_tied:
             jac[:, i] += g * s * q * design.log_d
+        i += 1
+    if design.fit_delta:
+        jac[:, i] = -T * design.log_d
     return pred, jac
 
 
 def climb_bounds(design: TargetDesign, opts: FitOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Box bounds of ``x = [E, log b, β, w…, (κ), (a, α), (η)]``: ``0 ≤ E ≤ min L``,
+    """Box bounds of ``x = [E, log b, β, w…, (κ), (a, α), (η), (δ)]``: ``0 ≤ E ≤ min L``,
     ``0.02 ≤ β ≤ 3``, ``w ∈ w_bounds``, ``|κ| ≤ kappa_bound``, ``0 ≤ a ≤ 10·max L``, ``0 ≤ α ≤ 3``,
-    ``η ∈ ETA_BOUNDS``."""
+    ``η ∈ ETA_BOUNDS``, ``0 ≤ δ ≤ 3``."""
     m = design.free.size
     lo = [0.0, -40.0, 0.02] + [opts.w_bounds[0]] * m
     hi = [float(design.y.min()), 40.0, 3.0] + [opts.w_bounds[1]] * m
@@ -172,6 +188,9 @@ def climb_bounds(design: TargetDesign, opts: FitOptions) -> tuple[np.ndarray, np
     if design.fit_eta:
         lo.append(ETA_BOUNDS[0])
         hi.append(ETA_BOUNDS[1])
+    if design.fit_delta:
+        lo.append(0.0)
+        hi.append(3.0)
     return np.array(lo), np.array(hi)
 
 
@@ -212,6 +231,8 @@ def climb_initial_guesses(design: TargetDesign, opts: FitOptions) -> list[np.nda
                     x = np.append(x, [0.0, 0.3])
                 if design.fit_eta:
                     x = np.append(x, eta)
+                if design.fit_delta:  # start at the shared exponent δ = β
+                    x = np.append(x, beta)
                 x = np.clip(x, lo, hi)
                 pred, _ = climb_target_model(x, design)
                 if not np.all(np.isfinite(pred)) or (pred <= 0).any():
@@ -226,6 +247,8 @@ def climb_initial_guesses(design: TargetDesign, opts: FitOptions) -> list[np.nda
             x = np.append(x, [0.0, 0.3])
         if design.fit_eta:
             x = np.append(x, 1.0)
+        if design.fit_delta:
+            x = np.append(x, 0.3)
         return [np.clip(x, lo, hi)]
     return best_per_eta(scored)
 

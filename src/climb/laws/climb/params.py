@@ -1,11 +1,15 @@
 """The parameters of a Climb law and their JSON layout (CLIMB.md §1–3).
 
-    L_i(p, D, N) = E_i + A_i · N^(-α_i) + B_i · (r_i(p, D) · D)^(-β_i)
+    L_i(p, D, N) = E_i + A_i · N^(-α_i) + B_i · r_i(p, D)^(-β_i) · D^(-δ_i)
     r_i(p, D)    = p_i + Σ_{j≠i} W(D)_ij · φ_{η_i}(p_j),   W(D)_ij = W_ij · (D / D_ref)^(-κ_i)
+
+with ``δ_i = β_i`` (the loss depends on the effective tokens ``r_i · D``: ``B_i (r_i D)^(-β_i)``,
+CLIMB.md §1) unless the law was fitted with ``budget_exponent="free"`` (docs/method.md §1c).
 
 (``φ_η`` and ``r`` in :mod:`climb.laws.climb.ratio`.) JSON ``params``: ``E, A, alpha, B, beta,
 kappa`` (each ``[T]``), ``W`` (``[[T×S]]``, 1 at each target's own source), ``tokens_ref``, optional
-``eta`` (``[T]``, in (0, 1]; absent = linear), optional ``tokens_range`` (``[lo, hi]``: the smallest
+``eta`` (``[T]``, in (0, 1]; absent = linear), optional ``delta`` (``[T]``, ≥ 0; absent = ``beta``),
+optional ``tokens_range`` (``[lo, hi]``: the smallest
 and largest ``D`` of the true-budget rows it was fitted on; the allocator warns when ``D*`` is far
 beyond ``hi``). ``A``, ``alpha``, ``kappa`` may be omitted (0).
 An evaluation-only target (no own source; listed in the law JSON's ``eval_only``) has no entry
@@ -49,6 +53,18 @@ class ClimbParams:
     support: SupportTerm | None = None  # the support-aware term (None: no term)
     unique_tokens: np.ndarray | None = None  # (S,) U_j for repetition S(T; U) (None: no repetition)
     lam: float = LAMBDA_DEFAULT  # λ of S(T; U)
+    delta: np.ndarray | None = None  # (T,) budget exponent; None = β (loss of r·D)
+
+    @property
+    def budget_exponent(self) -> np.ndarray:
+        """``δ_i``: the exponent of ``D`` in the data term (``β_i`` unless fitted free)."""
+        return self.beta if self.delta is None else self.delta
+
+    def data_coef(self, tokens: np.ndarray | float) -> np.ndarray:
+        """``B_i D^(-δ_i)``: the data term is ``B_i r_i^(-β_i) D^(-δ_i)`` = this · ``r^(-β_i)``
+        ((T,) for scalar D, (n, T) for a vector)."""
+        d = np.asarray(tokens, dtype=float)
+        return self.B * (d[..., None] if d.ndim else d) ** (-self.budget_exponent)
 
     @property
     def linear(self) -> bool:
@@ -106,10 +122,14 @@ class ClimbParams:
     def loss_from_ratio(
         self, r: np.ndarray, tokens: np.ndarray | float, params: np.ndarray | float | None = None
     ) -> np.ndarray:
-        """``L_i = E_i + A_i N^(-α_i) + B_i (r_i D)^(-β_i)`` with r floored at ``R_FLOOR``."""
-        d = np.asarray(tokens, dtype=float)
-        rd = np.maximum(r, R_FLOOR) * (d[..., None] if d.ndim else d)
-        return self.base_loss(params) + self.B * rd ** (-self.beta)
+        """``L_i = E_i + A_i N^(-α_i) + B_i r_i^(-β_i) D^(-δ_i)`` with r floored at ``R_FLOOR``."""
+        rf = np.maximum(r, R_FLOOR)
+        if self.delta is None:  # B (r D)^(-β)
+            d = np.asarray(tokens, dtype=float)
+            return self.base_loss(params) + self.B * (rf * (d[..., None] if d.ndim else d)) ** (
+                -self.beta
+            )
+        return self.base_loss(params) + self.data_coef(tokens) * rf ** (-self.beta)
 
     def loss(
         self, p: np.ndarray, tokens: np.ndarray | float, params: np.ndarray | float | None = None
@@ -124,10 +144,15 @@ class ClimbParams:
         self, loss: np.ndarray, tokens: np.ndarray, params: np.ndarray | None
     ) -> np.ndarray:
         """The observed effective ratio (CLIMB.md §2), the inverse of :meth:`loss_from_ratio`:
-        ``r̂_i = (1/D) [B_i / (L_i − E_i − A_i N^(-α_i))]^(1/β_i)``, NaN at or below the floor."""
+        ``r̂_i = [B_i D^(-δ_i) / (L_i − E_i − A_i N^(-α_i))]^(1/β_i)`` (``= (1/D) [B_i / gap]^(1/β_i)``
+        when ``δ = β``), NaN at or below the floor."""
         gap = loss - self.base_loss(params)
         with np.errstate(all="ignore"):
-            r = (self.B / np.where(gap > 0, gap, np.nan)) ** (1.0 / self.beta) / tokens[:, None]
+            if self.delta is None:
+                r = (self.B / np.where(gap > 0, gap, np.nan)) ** (1.0 / self.beta) / tokens[:, None]
+            else:
+                coef = self.data_coef(np.asarray(tokens, dtype=float))
+                r = (coef / np.where(gap > 0, gap, np.nan)) ** (1.0 / self.beta)
         return np.where(np.isfinite(r), r, np.nan)
 
     def to_json(self) -> dict[str, Any]:
@@ -141,6 +166,7 @@ class ClimbParams:
             "kappa": self.kappa.tolist(),
             "tokens_ref": float(self.tokens_ref),
             **({} if self.eta is None else {"eta": self.eta.tolist()}),
+            **({} if self.delta is None else {"delta": self.delta.tolist()}),
             **({} if self.tokens_range is None else {"tokens_range": list(self.tokens_range)}),
             **(
                 {}
@@ -173,6 +199,9 @@ class ClimbParams:
         eta = json_array(params, "eta", (t,), law) if "eta" in params else None
         if eta is not None and ((eta <= 0).any() or (eta > 1).any()):
             raise ClimbError(f"law JSON ({law}): 'eta' (transfer saturation) must be in (0, 1]")
+        delta = json_array(params, "delta", (t,), law) if "delta" in params else None
+        if delta is not None and (delta < 0).any():
+            raise ClimbError(f"law JSON ({law}): 'delta' (budget exponent) must be ≥ 0")
         span = None
         if "tokens_range" in params:
             lo, hi = json_array(params, "tokens_range", (2,), law)
@@ -191,7 +220,7 @@ class ClimbParams:
         return cls(
             E=vec["E"], A=A, alpha=alpha, B=vec["B"], beta=vec["beta"], W=W, kappa=kappa,
             tokens_ref=float(ref), own=own, eta=eta, tokens_range=span, unique_tokens=unique,
-            lam=float(lam),
+            lam=float(lam), delta=delta,
         )  # fmt: skip
 
     @classmethod
