@@ -3,11 +3,12 @@
 For a Climb law at target budget ``D*`` and model size ``N*``::
 
     minimize   F(p) = Σ_i ω_i · L_i(p, D*, N*)
-             = Σ_i ω_i (E_i + A_i N*^(-α_i)) + Σ_i c_i · r_i^(-β_i),   c_i = ω_i B_i D*^(-β_i)
+             = Σ_i ω_i (E_i + A_i N*^(-α_i)) + Σ_i c_i · r_i^(-β_i),   c_i = ω_i B_i D*^(-δ_i)
     subject to Σ_k p_k = 1,  lo_k ≤ p_k ≤ hi_k,  p_k D* ≤ e_max U_k (caps)
     with       r_i = p_i + Σ_{j≠i} W(D*)_ij φ_{η_i}(p_j),   φ_η(p) = (p + ε)^η − ε^η
 
-(``r = W(D*) p`` when every ``η_i = 1``, the linear law; ``r``, its Jacobian and curvature are
+(``δ_i = β_i`` unless the law was fitted with ``budget_exponent="free"``; ``r = W(D*) p`` when
+every ``η_i = 1``, the linear law; ``r``, its Jacobian and curvature are
 computed by :class:`climb.laws.climb.ratio.RatioMap`.)
 
 Evaluation-only targets (a loss the law predicts for a language that is not a mixture source:
