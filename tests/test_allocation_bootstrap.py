@@ -15,6 +15,7 @@ from climb.allocation.plan import plan_allocation
 from climb.allocation.synthetic import random_climb_json
 from climb.cli import main
 from climb.data.runs import RunTable
+from climb.errors import ClimbError
 
 
 def simulated_runs(law: dict, n_mix: int = 27, noise: float = 0.002, seed: int = 0) -> RunTable:
@@ -128,7 +129,7 @@ def test_bootstrap_resamples_whole_training_runs(monkeypatch: pytest.MonkeyPatch
             return law
 
     monkeypatch.setattr(climb.laws, "get_law", lambda *a, **k: Recorder())
-    bootstrap_allocation(runs, 1e10, n_boot=12, seed=3)
+    bootstrap_allocation(runs, 1e10, n_boot=12, seed=3, n_jobs=1)  # the recorder lives here
     assert len(seen) == 12
     for table in seen:
         assert len(table) == len(runs) and table.n_train_runs <= runs.n_train_runs
@@ -151,3 +152,86 @@ def test_bootstrap_over_runs_is_wider_than_over_rows() -> None:
             boot = bootstrap_allocation(runs, 1e10, n_boot=40, seed=0, law_name="isolated")
         spread[grouped] = boot.samples.std(axis=0).sum()
     assert spread[True] > 1.3 * spread[False]  # sqrt(3) = 1.73 expected
+
+
+def test_bootstrap_is_the_same_for_any_n_jobs(law_and_runs: tuple[dict, RunTable]) -> None:
+    """Resamples are drawn up front and each refit is deterministic: processes change nothing."""
+    _, runs = law_and_runs
+    seen: list[tuple[int, int]] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        serial = bootstrap_allocation(runs, 1e10, n_boot=6, seed=4, n_jobs=1)
+        parallel = bootstrap_allocation(runs, 1e10, n_boot=6, seed=4, n_jobs=2,
+                                        progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+        other_seed = bootstrap_allocation(runs, 1e10, n_boot=6, seed=5, n_jobs=2)
+    np.testing.assert_array_equal(serial.samples, parallel.samples)
+    np.testing.assert_array_equal(serial.low, parallel.low)
+    np.testing.assert_array_equal(serial.high, parallel.high)
+    assert not np.array_equal(serial.samples, other_seed.samples)  # the seed does matter
+    assert seen == [(k, 6) for k in range(1, 7)]  # progress after every refit, in the parent
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
+def test_bad_n_jobs_is_one_line(law_and_runs: tuple[dict, RunTable], bad: object) -> None:
+    _, runs = law_and_runs
+    with pytest.raises(ClimbError, match=r"^n_jobs must be") as err:
+        bootstrap_allocation(runs, 1e10, n_boot=4, n_jobs=bad)  # type: ignore[arg-type]
+    assert "\n" not in str(err.value) and "--" not in str(err.value)
+
+
+def test_cli_bad_jobs_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], law_and_runs: tuple[dict, RunTable]
+) -> None:
+    law, runs = law_and_runs
+    law_path = tmp_path / "law.json"
+    law_path.write_text(json.dumps(law))
+    runs_path = runs.write(tmp_path / "runs.csv")
+    code = main(["allocate", str(law_path), "--tokens", "1e10", "--runs", str(runs_path),
+                 "--bootstrap", "3", "--jobs", "0"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "climb: error: --jobs must be ≥ 1 or -1 (one per CPU), got 0"
+
+
+def test_interrupt_stops_the_workers_and_writes_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    law_and_runs: tuple[dict, RunTable],
+) -> None:
+    """Ctrl-C during the refits: the worker processes are gone, the exception reaches the caller,
+    and the CLI exits 130 without writing its export."""
+    import multiprocessing
+
+    import climb.allocation.bootstrap as bootstrap
+
+    law, runs = law_and_runs
+
+    def interrupt(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(KeyboardInterrupt):
+            bootstrap_allocation(runs, 1e10, n_boot=8, n_jobs=2, progress=interrupt)
+    assert multiprocessing.active_children() == []
+
+    real = bootstrap.refit
+
+    def refit_then_interrupt(task: bootstrap.RefitTask, b: int, rows: np.ndarray) -> object:
+        if b == 2:
+            raise KeyboardInterrupt
+        return real(task, b, rows)
+
+    monkeypatch.setattr(bootstrap, "refit", refit_then_interrupt)
+    law_path = tmp_path / "law.json"
+    law_path.write_text(json.dumps(law))
+    runs_path = runs.write(tmp_path / "runs.csv")
+    out = tmp_path / "blend.txt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["allocate", str(law_path), "--tokens", "1e10", "--runs", str(runs_path),
+                     "--bootstrap", "5", "--jobs", "1", "--format", "megatron",
+                     "--export-out", str(out)])  # fmt: skip
+    assert code == 130 and not out.exists()
+    assert "interrupted" in capsys.readouterr().err

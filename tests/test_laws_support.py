@@ -194,8 +194,8 @@ def test_bootstrap_refits_with_the_laws_own_hyper_parameters(case, fitted, monke
     monkeypatch.setattr(laws_pkg, "get_law", spy)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClimbWarning)
-        plan_allocation(fitted, 1.5e6, runs=runs, n_boot=2, baselines=("uniform",))
-    refits = [h for h in seen if h["name"] == "climb"]
+        plan_allocation(fitted, 1.5e6, runs=runs, n_boot=2, baselines=("uniform",), n_jobs=1)
+    refits = [h for h in seen if h["name"] == "climb"]  # n_jobs=1: the spy sees the refits
     assert len(refits) == 2
     assert all(h["support"] is profile and h["support_count"] == 1.0 for h in refits)
 

@@ -142,7 +142,8 @@ class DemoSettings:
         target_tokens: the allocation's target budget ``D*`` (the verification runs' budget).
         max_epochs: data cap ``p_i D ≤ max_epochs · U_i`` for the design and the allocation.
         folds: cross-validation folds; bootstrap: allocation bootstrap resamples (0 = none).
-        workers: parallel training processes (1 torch thread each).
+        workers: parallel training processes (1 torch thread each), and the bootstrap's parallel
+            refit processes.
         seed: seed of the design, the cross-validation folds, the law fits and the bootstrap.
         seeds: training seeds of the verification runs (every mixture gets each one).
         verify_baselines: baseline mixtures verified next to Climb's.
@@ -524,6 +525,8 @@ def stage_allocation(
             n_boot=cfg.bootstrap,
             seed=cfg.seed,
             level=cfg.interval_level,
+            n_jobs=cfg.workers,
+            progress=ctx.progress,
         )
     for w in alloc.warnings:
         ctx.log(f"note: {w}")

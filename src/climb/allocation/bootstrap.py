@@ -6,13 +6,22 @@ they share the run's seed and data order, and are not independent draws), fit
 ``get_law("climb", seed=seed + b)`` on them, allocate with the same budget, weights, bounds, caps
 and objective, and keep ``p^(b)``. The interval of each proportion is the percentile interval of
 ``p_k^(b)`` at ``level``. A table with one row per run resamples its rows.
+
+The ``B`` refits are independent: with ``n_jobs`` they run in parallel processes. Every resample
+is drawn up front in the parent from one generator (``seed``) and each refit is a deterministic
+function of its resample and ``seed + b``, so the result does not depend on ``n_jobs`` or on the
+order refits finish in.
 """
 
 from __future__ import annotations
 
+import inspect
+import multiprocessing
+import signal
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +30,9 @@ from climb.allocation.constraints import Constraints
 from climb.allocation.solve import allocate
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
+
+ProgressFn = Callable[[int, int], None]
+"""``progress(done, total)``: called after each finished refit (failed ones included)."""
 
 
 @dataclass
@@ -51,6 +63,141 @@ def resample_runs(members: list[np.ndarray], rng: np.random.Generator) -> np.nda
     return np.concatenate([members[g] for g in pick])
 
 
+@dataclass(frozen=True)
+class RefitTask:
+    """What every refit shares (picklable: it travels to the worker processes)."""
+
+    runs: RunTable
+    tokens: float
+    params: float | None
+    constraints: Constraints | None
+    objective: str
+    law_name: str
+    law_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Refit:
+    """One refit: its index ``b``, the allocated proportions (``None``: the refit failed with a
+    :class:`ClimbError`, e.g. a resample that lost every run of one target) and the warnings it
+    raised."""
+
+    b: int
+    proportions: np.ndarray | None
+    sources: list[str] | None
+    warnings: list[str]
+
+
+def refit(task: RefitTask, b: int, rows: np.ndarray) -> Refit:
+    """Fit ``get_law(law_name, seed=seed + b + 1)`` on ``runs.subset(rows)`` and allocate.
+
+    One BLAS thread (:func:`climb.laws.fitting.blas_threads`): the problems are small, and the
+    same thread count in every process keeps the floating-point results identical."""
+    from climb.laws import get_law
+    from climb.laws.fitting import blas_threads
+
+    try:
+        with warnings.catch_warnings(record=True) as caught, blas_threads(1):
+            warnings.simplefilter("always")
+            law = get_law(task.law_name, seed=task.seed + b + 1, **task.law_options)
+            law = law.fit(task.runs.subset(rows))
+            res = allocate(law, task.tokens, task.params, constraints=task.constraints,
+                           objective=task.objective)  # fmt: skip
+    except ClimbError:
+        return Refit(b, None, None, [str(w.message) for w in caught])
+    return Refit(b, res.proportions, list(res.sources), [str(w.message) for w in caught])
+
+
+def check_jobs(n_jobs: int | None) -> int:
+    """``n_jobs`` as a process count (``None``/``1`` serial, ``-1`` every CPU; one-line
+    :class:`ClimbError` otherwise)."""
+    from climb.laws.fitting import resolve_jobs
+
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int)):
+        raise ClimbError(f"n_jobs must be an integer ≥ 1 or -1 (every CPU), got {n_jobs!r}")
+    return resolve_jobs(n_jobs)
+
+
+def _serial_law_options(law_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The law's options with its own per-target parallelism off (``n_jobs=1``): the refits are
+    already spread over processes, and both together would oversubscribe the CPUs."""
+    from climb.laws import law_class
+
+    accepted = inspect.signature(law_class(law_name).__init__).parameters
+    return dict(options) | ({"n_jobs": 1} if "n_jobs" in accepted else {})
+
+
+def _quiet_worker() -> None:
+    """Worker processes ignore Ctrl-C: the parent handles it and terminates them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_refits(
+    task: RefitTask, draws: list[np.ndarray], jobs: int, progress: bool | ProgressFn | None
+) -> list[Refit]:
+    """Every refit of ``draws`` (serially, or on ``jobs`` processes), in the order of ``b``.
+
+    The processes are started before the progress bar's thread (no thread is forked). On an
+    interrupt (Ctrl-C) or an unexpected error the worker processes are terminated and the
+    exception propagates; nothing is written anywhere."""
+    jobs = min(jobs, len(draws))
+    if jobs <= 1:
+        out = []
+        with progress_bar(len(draws), progress) as advance:
+            for b, rows in enumerate(draws):
+                out.append(refit(task, b, rows))
+                advance()
+        return out
+    task = replace(task, law_options=_serial_law_options(task.law_name, task.law_options))
+    done: list[Refit] = []
+    items = [(task, b, rows) for b, rows in enumerate(draws)]
+    with multiprocessing.get_context().Pool(jobs, initializer=_quiet_worker) as pool:
+        results = pool.imap_unordered(_refit_star, items)
+        with progress_bar(len(draws), progress) as advance:
+            for r in results:
+                done.append(r)
+                advance()
+    return sorted(done, key=lambda r: r.b)
+
+
+def _refit_star(args: tuple[RefitTask, int, np.ndarray]) -> Refit:
+    return refit(*args)
+
+
+@contextmanager
+def progress_bar(total: int, progress: bool | ProgressFn | None) -> Iterator[Callable[[], None]]:
+    """``advance()`` after each refit: a rich bar on stderr (``progress=True``: refits done,
+    elapsed, ETA), a callback ``progress(done, total)``, or nothing."""
+    done = [0]
+    if progress is True:
+        from rich.console import Console
+        from rich.progress import (  # fmt: skip
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(TextColumn("bootstrap refits"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                       console=Console(stderr=True), transient=False)  # fmt: skip
+        with bar:
+            bar_task = bar.add_task("refits", total=total)
+            yield lambda: bar.update(bar_task, advance=1)
+        return
+    callback = progress if callable(progress) else None
+
+    def advance() -> None:
+        done[0] += 1
+        if callback is not None:
+            callback(done[0], total)
+
+    yield advance
+
+
 def bootstrap_allocation(
     runs: RunTable,
     tokens: float,
@@ -63,52 +210,41 @@ def bootstrap_allocation(
     objective: str = "sum",
     law_name: str = "climb",
     law_options: Mapping[str, Any] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    n_jobs: int | None = -1,
+    progress: bool | ProgressFn | None = None,
 ) -> BootstrapResult:
     """Percentile intervals of the optimal proportions over ``n_boot`` refits on resampled
-    training runs, each allocated under the same ``constraints`` and ``objective``."""
-    from climb.laws import get_law
+    training runs, each allocated under the same ``constraints`` and ``objective``.
 
+    ``n_jobs``: refits in parallel processes (``-1``, the default: one per CPU, at most
+    ``n_boot``; ``1``: serial); the result is the same for every ``n_jobs``. With more than one
+    process the law's own per-target ``n_jobs`` is set to 1. ``progress``: ``True`` shows a
+    rich progress bar on stderr; a callable gets ``(done, n_boot)`` after each refit.
+    """
     if n_boot < 2:
         raise ClimbError(f"n_boot must be at least 2 resamples, got {n_boot}")
     if not 0.0 < level < 1.0:
         raise ClimbError(f"level must be in (0, 1), got {level}")
+    jobs = check_jobs(n_jobs)
     rng = np.random.default_rng(seed)
     members = run_members(runs)
-    samples: list[np.ndarray] = []
-    failed = 0
-    sources: list[str] | None = None
-    fit_warnings: list[str] = []
-    for b in range(n_boot):
-        idx = resample_runs(members, rng)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                law = get_law(law_name, seed=seed + b + 1, **dict(law_options or {})).fit(
-                    runs.subset(idx)
-                )
-            fit_warnings += [str(w.message) for w in caught]
-            res = allocate(law, tokens, params, constraints=constraints, objective=objective)
-        except ClimbError:
-            failed += 1  # e.g. a resample that lost every run of one target
-            continue
-        sources = res.sources
-        samples.append(res.proportions)
-        if progress is not None:
-            progress(b + 1, n_boot)
+    draws = [resample_runs(members, rng) for _ in range(n_boot)]
+    task = RefitTask(runs, tokens, params, constraints, objective, law_name,
+                     dict(law_options or {}), seed)  # fmt: skip
+    refits = run_refits(task, draws, jobs, progress)
+    ok = [(r.sources, r.proportions) for r in refits if r.proportions is not None]
+    fit_warnings = [m for r in refits for m in r.warnings]
     if fit_warnings:
         warnings.warn(
             f"bootstrap: {len(fit_warnings)} warning(s) while refitting, e.g. {fit_warnings[0]}",
             ClimbWarning,
             stacklevel=2,
         )
-    if len(samples) < 2 or sources is None:
-        raise ClimbError(
-            f"bootstrap: only {len(samples)} of {n_boot} refits succeeded; need more runs"
-        )
-    arr = np.vstack(samples)
+    if len(ok) < 2:
+        raise ClimbError(f"bootstrap: only {len(ok)} of {n_boot} refits succeeded; need more runs")
+    arr = np.vstack([p for _, p in ok])
     q = (1.0 - level) / 2.0
     return BootstrapResult(
-        sources=sources, samples=arr, low=np.quantile(arr, q, axis=0),
-        high=np.quantile(arr, 1.0 - q, axis=0), level=level, n_failed=failed,
+        sources=list(ok[0][0] or []), samples=arr, low=np.quantile(arr, q, axis=0),
+        high=np.quantile(arr, 1.0 - q, axis=0), level=level, n_failed=len(refits) - len(ok),
     )  # fmt: skip

@@ -87,10 +87,12 @@ def plan_allocation(
     n_boot: int = 0,
     seed: int = 0,
     level: float = 0.95,
-    progress: Callable[[int, int], None] | None = None,
+    n_jobs: int | None = -1,
+    progress: bool | Callable[[int, int], None] | None = None,
 ) -> AllocationPlan:
     """Allocate under ``constraints``, compare with the baselines under the same law and
-    constraints and (``n_boot > 0``, with ``runs``) bootstrap.
+    constraints and (``n_boot > 0``, with ``runs``) bootstrap (:func:`bootstrap_allocation`:
+    ``n_jobs`` parallel refit processes, ``progress`` a bar or a callback).
 
     Warns (:class:`ClimbWarning`, kept in ``warnings``) when ``tokens`` extrapolates the law
     beyond its fitted budgets (:func:`climb.allocation.extrapolation.extrapolation_warnings`).
@@ -124,7 +126,7 @@ def plan_allocation(
             raise ClimbError("n_boot > 0 needs runs (the proxy runs to refit the law on)")
         boot = bootstrap_allocation(
             table, tokens, params, constraints=problem.constraints, n_boot=n_boot, seed=seed,
-            level=level, objective=objective, progress=progress, **_refit_as(law),
+            level=level, objective=objective, n_jobs=n_jobs, progress=progress, **_refit_as(law),
         )  # fmt: skip
         if boot.sources != result.sources:
             raise ClimbError(

@@ -72,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--level", type=float, default=0.95, help="bootstrap interval level (default 0.95)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--jobs", type=int, default=-1,
+                   help="parallel processes for the bootstrap refits (default -1: one per CPU; "
+                   "the intervals are the same for any value)")  # fmt: skip
     p.add_argument("--metric-law", metavar="FILE",
                    help="metric law JSON (climb fit-metrics --link sigmoid): minimize weighted "
                    "losses minus weighted metrics; weigh metrics in --weights as metric.<name>=ν")  # fmt: skip
@@ -107,6 +110,8 @@ def run_allocate(args: argparse.Namespace) -> int:
         )
     if args.bootstrap and not args.runs:
         raise ClimbError("--bootstrap needs --runs (the proxy runs to refit the law on)")
+    if args.jobs == 0 or args.jobs < -1:
+        raise ClimbError(f"--jobs must be ≥ 1 or -1 (one per CPU), got {args.jobs}")
     if args.metric_law:
         return _run_mixed(args, names)
     msl_law = None
@@ -128,7 +133,8 @@ def run_allocate(args: argparse.Namespace) -> int:
         n_boot=args.bootstrap,
         seed=args.seed,
         level=args.level,
-        progress=_progress if args.bootstrap and sys.stderr.isatty() else None,
+        n_jobs=args.jobs,
+        progress=sys.stderr.isatty(),
     )
     _export(args, plan.result, plan.problem.max_epochs)
     if args.json:
@@ -208,11 +214,6 @@ def constraints_from_args(args: argparse.Namespace) -> Constraints:
         max_epochs=args.max_epochs,
         weights=read_weights(args.weights) if args.weights else {},
     )
-
-
-def _progress(done: int, total: int) -> None:
-    end = "\n" if done == total else ""
-    print(f"\rbootstrap refits: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
 
 def render_table(plan: AllocationPlan) -> str:
