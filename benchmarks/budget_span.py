@@ -86,6 +86,10 @@ def report(runs: RunTable, verify: RunTable, profile: SupportProfile) -> None:
     budgets = np.unique(runs.tokens)
     subsets = [budgets[-2:], budgets[-3:], budgets]
     groups = np.asarray(runs.groups())
+    print(
+        "CV p≥1%: 5-fold CV on the subset's own rows (smaller budgets are harder rows, so it is not "
+        "comparable across subsets); D*: the law fitted on the subset predicting the D* runs"
+    )
     print(f"{'law':<18} {'budgets':<28} {'CV p≥1%':>8} {'D* bias':>8} {'D* MAE':>7}")
     for name, kw in LAWS.items():
         law_name = name.split(",")[0]
@@ -116,6 +120,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
+    args.demo, args.store = (Path(os.path.relpath(x)) for x in (args.demo, args.store))
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")  # fmt: skip
     plan = widened_plan(args.demo / "plan.yaml")

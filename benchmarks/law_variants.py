@@ -13,7 +13,9 @@ share in the held-out row: ``zero`` (p = 0: the run never saw the language), ``t
 * transfer forms with the support term: ``saturating`` (``φ_η`` on shares, κ free), ``linear``
   (η = 1) and ``tokens`` (saturation in donor *tokens*: ``w (p_j D)^η / D``, i.e. κ = 1 − η);
 * the budget exponent (``budget_exponent="free"``: ``B r^(-β) D^(-δ)``) for ``climb`` and
-  ``isolated``, against the shared ``B (r D)^(-β)``.
+  ``isolated``, against the shared ``B (r D)^(-β)``;
+* the trace gate's scale ``T_0`` (``support_trace``: 300, 1000 = the default, 3000 tokens).
+  Every row above these has ``support_trace=None`` (selected before the gate existed).
 
 With ``--verify`` (a demo's or the evidence study's ``verify.db``: runs trained at the target
 budget ``D*``, beyond the proxies), each variant fitted on all proxies predicts them: ``D* bias``
@@ -103,8 +105,8 @@ def by_share(cv: CVResult, runs: RunTable) -> dict[str, tuple[float, int]]:
     return out
 
 
-DEFAULT = "climb + support n0=1 τ=0.3"
-"""The default climb law's row (support term with the default ``n0``, ``τ``)."""
+DEFAULT = "climb + support, trace gate T0=1000"
+"""The default climb law's row (support term with the default ``n0``, ``τ``, trace gate ``T_0``)."""
 
 
 def by_gate(cv: CVResult, runs: RunTable, profile: SupportProfile) -> dict[str, tuple[float, int]]:
@@ -126,29 +128,29 @@ def by_gate(cv: CVResult, runs: RunTable, profile: SupportProfile) -> dict[str, 
 
 
 def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]:
+    """The variants; every row before the trace-gate rows has ``support_trace=None`` (they were
+    selected before the trace gate existed, and the gate only touches trace shares)."""
     law = functools.partial(get_law, seed=seed)
+    sup = functools.partial(law, support=profile, support_trace=None)
     v: dict[str, Callable[[], Any]] = {
         "climb (no support term)": lambda: law("climb"),
         "isolated (no support term)": lambda: law("isolated"),
     }
     for n0, gate in ((100.0, 1.0), (1.0, 1.0), (1.0, 0.5), (1.0, 0.3), (10.0, 0.3)):
         v[f"climb + support n0={n0:g} τ={gate:g}"] = functools.partial(
-            law, "climb", support=profile, support_count=n0, support_gate=gate
+            sup, "climb", support_count=n0, support_gate=gate
         )
     v["climb + support n0=1 τ=0.3, no ℓ̄"] = functools.partial(
-        without_confidence, seed=seed, support=profile
+        without_confidence, seed=seed, support=profile, support_trace=None
     )
     for tr in ("linear", "tokens"):
-        v[f"climb + support, transfer={tr}"] = functools.partial(
-            law, "climb", support=profile, transfer=tr
-        )
-    v["climb + support, free δ"] = functools.partial(
-        law, "climb", support=profile, budget_exponent="free"
-    )
-    v["isolated + support"] = functools.partial(law, "isolated", support=profile)
-    v["isolated + support, free δ"] = functools.partial(
-        law, "isolated", support=profile, budget_exponent="free"
-    )
+        v[f"climb + support, transfer={tr}"] = functools.partial(sup, "climb", transfer=tr)
+    v["climb + support, free δ"] = functools.partial(sup, "climb", budget_exponent="free")
+    v["isolated + support"] = functools.partial(sup, "isolated")
+    v["isolated + support, free δ"] = functools.partial(sup, "isolated", budget_exponent="free")
+    for t0 in (300.0, 1000.0, 3000.0):
+        name = f"climb + support, trace gate T0={t0:g}"
+        v[name] = functools.partial(law, "climb", support=profile, support_trace=t0)
     return v
 
 

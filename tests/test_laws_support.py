@@ -12,7 +12,7 @@ from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
 from climb.laws import get_law, load_law
 from climb.laws.climb import ClimbLaw
-from climb.laws.climb.support import UNSEEN_GATE, SupportProfile, SupportTerm
+from climb.laws.climb.support import TRACE_TOKENS, UNSEEN_GATE, SupportProfile, SupportTerm
 from climb.laws.simulate import random_climb_law, simulate_runs
 
 K = 4
@@ -36,7 +36,7 @@ def _term(names: list[str], profile: SupportProfile) -> SupportTerm:
         source_freq=profile.rows(names), target_freq=profile.rows(names),
         own=np.arange(len(names)), untrained_loss=8.0, n0=1.0, g0=np.full(len(names), G0),
         g1=np.full(len(names), G1), tokens_ref=float(np.sqrt(BUDGETS[0] * BUDGETS[1])),
-        g2=np.full(len(names), G2), gate=UNSEEN_GATE,
+        g2=np.full(len(names), G2), gate=UNSEEN_GATE, trace_tokens=TRACE_TOKENS,
     )  # fmt: skip
 
 
@@ -72,12 +72,16 @@ def fitted(case: tuple) -> ClimbLaw:  # type: ignore[type-arg]
         return get_law("climb", seed=0, support=profile, support_count=1.0).fit(runs)
 
 
-def test_reduces_exactly_to_the_climb_law_when_every_language_has_a_share(fitted: ClimbLaw) -> None:
+def test_reduces_exactly_to_the_climb_law_when_every_language_has_a_share(case: tuple) -> None:  # type: ignore[type-arg]
+    _, profile, runs, _, _ = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        fitted = get_law("climb", seed=0, support=profile, support_trace=None).fit(runs)
     P = fitted.params_
     rng = np.random.default_rng(3)
     mixes = np.vstack([rng.dirichlet(np.ones(K), 50), np.full((1, K), 1e-9) + np.eye(K)[0]])
     mixes /= mixes.sum(axis=1, keepdims=True)
-    for d in (3e5, 1e6, 1e9):
+    for d in (3e5, 1e6, 1e9):  # without the trace gate: exact wherever p_i > 0
         plain = P.loss_from_ratio(P.effective_ratio(mixes, d), d)
         assert np.abs(fitted.predict(mixes, d) - plain).max() <= 1e-12
         assert not P.support.unseen_mass(mixes, d).any()  # type: ignore[union-attr]
@@ -91,7 +95,9 @@ def test_recovers_the_simulated_unseen_loss(case: tuple, fitted: ClimbLaw) -> No
     truth, _, _, P, D = case
     sup = fitted.params_.support
     assert sup is not None
-    np.testing.assert_allclose(sup.g0, G0, rtol=0.04)  # within 4% (the climb part's fit error)
+    # within 5%: the climb part's fit error, which the trace pairs (own tokens < 30 T_0, 6 here)
+    # pass on to G (without them in the truth and the fit: 0.2%)
+    np.testing.assert_allclose(sup.g0, G0, rtol=0.05)
     np.testing.assert_allclose(sup.g1, G1, rtol=0.15)
     np.testing.assert_allclose(sup.g2, G2, rtol=0.15)
     # and the pairs that leave a language out are predicted within 0.5 (losses of 8-14 there)
@@ -210,10 +216,63 @@ def test_climb_msl_takes_the_same_term(case: tuple, tmp_path) -> None:  # type: 
         law = get_law("climb-msl", seed=0, support=profile).fit(runs)
     sup = law.params_.support
     assert sup is not None and sup.gate == UNSEEN_GATE
-    dense = np.random.default_rng(5).dirichlet(np.ones(K), 20)
+    dense = np.random.default_rng(5).dirichlet(np.ones(K), 60)
+    dense = dense[(dense * 1.3e6 >= 30 * TRACE_TOKENS).all(axis=1)]  # beyond the trace gate
+    assert len(dense) >= 20
     np.testing.assert_array_equal(law.predict(dense, 1.3e6), plain.predict(dense, 1.3e6))
     err = np.abs(law.predict(P, D) - truth.predict(P, D))[P == 0]
     err_plain = np.abs(plain.predict(P, D) - truth.predict(P, D))[P == 0]
     assert err.mean() < 0.5 < err_plain.mean()
     back = load_law(law.save(tmp_path / "msl.json"))
     np.testing.assert_allclose(back.predict(P, D), law.predict(P, D), rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- the trace gate
+def test_trace_gate_is_exact_beyond_30_T0_and_blends_trace_shares(fitted: ClimbLaw) -> None:
+    """The default law (``support_trace = 1000``): where a language's own tokens ``p_i D`` are
+    below ``30 T_0`` and its bytes are not covered by the other sources, ``s_i =
+    exp(−p_i D / T_0) · min(1, u_i^{−i} / τ)``; beyond ``30 T_0`` it is the climb law, exactly."""
+    P, sup = fitted.params_, fitted.params_.support
+    assert sup is not None and sup.trace_tokens == TRACE_TOKENS == 1000.0
+    rng = np.random.default_rng(3)
+    mixes = rng.dirichlet(np.ones(K), 200)
+    for d in (1e6, 1e9):
+        far = (mixes * d >= 30 * TRACE_TOKENS).all(axis=1)
+        assert far.sum() >= 20
+        plain = P.loss_from_ratio(P.effective_ratio(mixes[far], d), d)
+        np.testing.assert_array_equal(fitted.predict(mixes[far], d), plain)
+    d = 1e6
+    shares = np.array([1e-4, 1e-3, 5e-3, 0.02])  # s3 at own tokens 100, 1k, 5k, 20k
+    mixes = np.column_stack([(1 - shares) / 3, (1 - shares) / 3, shares, (1 - shares) / 3])
+    F = profile_rows = sup.source_freq  # targets = sources here
+    q = mixes.copy()
+    q[:, 2] = 0.0  # s3 left out: the unseen mass of its text under the other sources
+    u_left_out = np.exp(-(d / sup.n0) * (q @ F)) @ profile_rows[2]
+    assert (u_left_out > 0.3).all()  # s3's own byte block: its script is not covered
+    expect = np.exp(-shares * d / 1000.0) * np.minimum(u_left_out / sup.gate, 1.0)
+    np.testing.assert_allclose(sup.gate_weight(mixes, d)[:, 2], expect, rtol=1e-12)
+    climb_all = P.loss_from_ratio(P.effective_ratio(mixes, d), d)
+    G = sup.unsupported_loss(climb_all, mixes, d)[:, 2]
+    s3 = (1 - expect) * np.minimum(climb_all[:, 2], 8.0) + expect * G
+    np.testing.assert_allclose(fitted.predict(mixes, d)[:, 2], s3, rtol=1e-12)
+    # a language whose bytes the others cover gets no trace gate: s1 next to s2 (shared block)
+    covered = SupportTerm(**{**vars(sup), "source_freq": np.vstack([F[1], F[1], F[2], F[3]]),
+                             "target_freq": np.vstack([F[1], F[1], F[2], F[3]])})  # fmt: skip
+    assert covered.gate_weight(np.array([[1e-4, 0.5, 0.25, 0.2499]]), d)[0, 0] == 0.0
+
+
+def test_trace_gate_round_trips_and_validates(case: tuple, fitted: ClimbLaw, tmp_path) -> None:  # type: ignore[type-arg, no-untyped-def]
+    _, profile, runs, _, _ = case
+    obj = fitted.to_json()
+    assert obj["params"]["support"]["trace_tokens"] == 1000.0
+    back = load_law(fitted.save(tmp_path / "law.json"))
+    P = np.array([[1e-4, 0.3, 0.3, 0.3999], [0, 0.5, 0.5, 0], [0.3, 0.3, 0.399, 0.001]])
+    np.testing.assert_allclose(back.predict(P, 1e6), fitted.predict(P, 1e6), rtol=0, atol=1e-12)
+    old = copy.deepcopy(obj)  # a law saved before the trace gate: none
+    del old["params"]["support"]["trace_tokens"]
+    assert ClimbLaw.from_json(old).params_.support.trace_tokens is None  # type: ignore[union-attr]
+    obj["params"]["support"]["trace_tokens"] = -1.0
+    with pytest.raises(ClimbError, match=r"trace_tokens > 0 \(or absent\)"):
+        ClimbLaw.from_json(obj)
+    with pytest.raises(ClimbError, match="support_trace must be > 0 tokens"):
+        get_law("climb", support=profile, support_trace=0).fit(runs)

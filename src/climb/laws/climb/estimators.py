@@ -41,6 +41,7 @@ from climb.laws.climb.repetition import (
 )
 from climb.laws.climb.support import (
     SEEN_COUNT,
+    TRACE_TOKENS,
     UNSEEN_GATE,
     SupportProfile,
     SupportTerm,
@@ -111,7 +112,10 @@ class ClimbLaw(Law):
         transfer: ``"saturating"`` (fit ``η``) or ``"linear"`` (``η = 1``).
         budget_exponent: ``"shared"`` (``B (r D)^(-β)``: the loss depends on the effective tokens
             ``r·D``, CLIMB.md §1) or ``"free"`` (``B r^(-β) D^(-δ)``, ``δ`` fitted where the runs
-            span ≥ 2 token budgets; docs/method.md §1c).
+            span ≥ 2 token budgets; docs/method.md §3).
+        support, support_count, support_gate, support_trace: the support-aware term
+            (:mod:`~climb.laws.climb.support`): a :class:`SupportProfile` of the corpus (None: no
+            term), ``n0``, ``τ`` and the trace gate's ``T_0`` in tokens (None: no trace gate).
 
     Fitted attributes: ``params_`` (:class:`ClimbParams`), ``W_``, ``E_``, ``A_``, ``alpha_``,
     ``B_``, ``beta_``, ``kappa_``, ``eta_`` (all 1 when linear), ``tokens_ref_``,
@@ -144,6 +148,7 @@ class ClimbLaw(Law):
         support: SupportProfile | None = None,
         support_count: float = SEEN_COUNT,
         support_gate: float = UNSEEN_GATE,
+        support_trace: float | None = TRACE_TOKENS,
         unique_tokens: Mapping[str, float] | None = None,
         repetition: float | Literal["auto"] = "auto",
     ) -> None:
@@ -163,6 +168,7 @@ class ClimbLaw(Law):
         self.support = support
         self.support_count = support_count
         self.support_gate = support_gate
+        self.support_trace = support_trace
         self.unique_tokens = unique_tokens
         self.repetition = repetition
 
@@ -235,11 +241,15 @@ class ClimbLaw(Law):
         """The support-aware term's fixed part (frequencies, ``n0``, ``τ``) for these runs."""
         if self.support is None:
             return None
-        return support_term_for(self.support, runs, self.support_count, self.support_gate)
+        return support_term_for(
+            self.support, runs, self.support_count, self.support_gate, self.support_trace
+        )
 
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())
-        check_support_options(self.name, self.support, self.support_count, self.support_gate)
+        check_support_options(
+            self.name, self.support, self.support_count, self.support_gate, self.support_trace
+        )
         rep = self.repetition
         if rep != "auto" and not (isinstance(rep, int | float) and 0 < rep < np.inf):
             raise ClimbError(f"{self.name} law: repetition must be 'auto' or λ > 0, got {rep!r}")
@@ -409,6 +419,7 @@ class ClimbMSLLaw(Law):
         support: SupportProfile | None = None,
         support_count: float = SEEN_COUNT,
         support_gate: float = UNSEEN_GATE,
+        support_trace: float | None = TRACE_TOKENS,
     ) -> None:
         self.seed = seed
         self.n_starts = n_starts
@@ -425,10 +436,13 @@ class ClimbMSLLaw(Law):
         self.support = support
         self.support_count = support_count
         self.support_gate = support_gate
+        self.support_trace = support_trace
 
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())
-        check_support_options(self.name, self.support, self.support_count, self.support_gate)
+        check_support_options(
+            self.name, self.support, self.support_count, self.support_gate, self.support_trace
+        )
 
     def fit(self, runs: RunTable) -> Self:
         res = fit_family(runs, self.get_params(), law=self.name, interactions=True,
@@ -451,7 +465,9 @@ class ClimbMSLLaw(Law):
         self.targets_ = list(runs.targets)
         self.diagnostics_ = res.diagnostics()
         if self.support is not None:  # then G(p, D) from the pairs with unseen mass
-            term = support_term_for(self.support, runs, self.support_count, self.support_gate)
+            term = support_term_for(
+                self.support, runs, self.support_count, self.support_gate, self.support_trace
+            )
             plain = self._plain(runs.p, runs.tokens, runs.params if coef["A"].any() else None)
             P.support = fit_support(term, plain, runs)
         return self

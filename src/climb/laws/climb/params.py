@@ -4,7 +4,7 @@
     r_i(p, D)    = p_i + Σ_{j≠i} W(D)_ij · φ_{η_i}(p_j),   W(D)_ij = W_ij · (D / D_ref)^(-κ_i)
 
 with ``δ_i = β_i`` (the loss depends on the effective tokens ``r_i · D``: ``B_i (r_i D)^(-β_i)``,
-CLIMB.md §1) unless the law was fitted with ``budget_exponent="free"`` (docs/method.md §1c).
+CLIMB.md §1) unless the law was fitted with ``budget_exponent="free"`` (docs/method.md §3).
 
 (``φ_η`` and ``r`` in :mod:`climb.laws.climb.ratio`.) JSON ``params``: ``E, A, alpha, B, beta,
 kappa`` (each ``[T]``), ``W`` (``[[T×S]]``, 1 at each target's own source), ``tokens_ref``, optional

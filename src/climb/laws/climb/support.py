@@ -19,14 +19,27 @@ unsupported loss ``G``:
 
 ``ℓ̄(p, D) = Σ_j p_j min(L_j^climb, L_0) / Σ_j p_j`` over the trained sources that are targets
 (``L_0`` where there are none) is the loss the model reaches on its own training text: a model
-that predicts its own text confidently pays more where it is wrong. ``g_1i, g_2i ≥ 0``. When
-``p_i > 0`` (in particular when every language has a share) ``u_i = 0`` and ``L_i = L_i^climb``
-exactly. Where ``p_i = 0`` the predicted loss is bounded by ``2 L_0`` (``L_0 = log2 V`` bits per
-item: 8 bits per byte). The climb part is fitted exactly as without the term (so every
-prediction with ``p_i > 0`` is unchanged); then one ``(g_0, g_1, g_2)``, shared by all targets,
-is fitted by bounded least squares on the runs' (row, target) pairs with ``u > 0``
-(:func:`fit_unseen_loss`). ``n0``, ``τ`` and the ``ℓ̄`` feature were selected by cross-validation
-on three sets of multilingual proxies (docs/laws.md). The JSON keeps one ``(g_0i, g_1i, g_2i)``
+that predicts its own text confidently pays more where it is wrong. ``g_1i, g_2i ≥ 0``.
+Where ``p_i = 0`` the predicted loss is bounded by ``2 L_0`` (``L_0 = log2 V`` bits per item:
+8 bits per byte).
+
+*Trace shares.* A language seen for only a few hundred tokens is still mostly unsupported (a
+byte-level proxy scores 9.5–10.7 bits/byte on Russian or Korean at 0.1% of 300k tokens), which the
+climb law's ``(r D)^(−β)`` does not follow. With a trace scale ``T_0`` (``support_trace``, in the
+runs' tokens; default 1000), where ``0 < p_i D < 30 T_0`` the same gate is
+
+    s_i = exp(−p_i D / T_0) · min(1, u_i^{−i} / τ)
+
+with ``u_i^{−i}`` the unseen mass of ``i`` under the mixture without its own share: a language
+whose bytes the other sources cover (French next to English) gets none. Beyond ``30 T_0`` own
+tokens, and without ``T_0``, ``s_i = 0`` and ``L_i = L_i^climb`` exactly (in particular when
+every language has at least ``30 T_0`` tokens).
+
+The climb part is fitted exactly as without the term (so every prediction with ``s_i = 0`` is
+unchanged); then one ``(g_0, g_1, g_2)``, shared by all targets, is fitted by bounded least
+squares on the runs' (row, target) pairs with ``s > 0`` ``n0``, ``τ`` and the ``ℓ̄`` feature were selected by cross-validation on three sets of
+multilingual proxies, ``T_0`` on the demos' proxies and checked on trace-share runs trained
+afterwards (docs/laws.md). The JSON keeps one ``(g_0i, g_1i, g_2i)``
 per target. (A per-target ``G_i`` fitted jointly with the climb parameters predicted held-out
 runs worse: docs/laws.md.)
 """
@@ -50,6 +63,15 @@ SEEN_COUNT = 1.0
 UNSEEN_GATE = 0.3
 """Default ``τ``: the unseen mass at which a text counts as wholly unsupported (selected with
 ``n0``)."""
+
+TRACE_TOKENS: float | None = 1000.0
+"""Default ``T_0`` of the trace gate, in the runs' tokens (``None``: no trace gate): chosen on the
+demos' own proxies, validated on trace-share runs trained afterwards (benchmarks/trace_shares.py,
+docs/laws.md)."""
+
+TRACE_CUTOFF = 30.0
+"""The trace gate is exactly 0 once a target's own tokens exceed ``30 T_0`` (``e^(-30) ≈ 1e-13``):
+the law is exactly the climb law there."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +172,7 @@ class SupportTerm:
     tokens_ref: float
     g2: np.ndarray | None = None  # (T,); None: 0 (laws saved before the ℓ̄ feature)
     gate: float = 1.0  # τ; 1: the gate is the unseen mass itself (laws saved before the gate)
+    trace_tokens: float | None = None  # T_0 of the trace gate; None: none (laws saved before it)
 
     def __post_init__(self) -> None:
         if self.g2 is None:
@@ -167,8 +190,27 @@ class SupportTerm:
         return np.where(own_share > 0, 0.0, np.clip(u, 0.0, 1.0))
 
     def gate_weight(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
-        """``s_i = min(1, u_i / τ)``: ``(n, T)``."""
-        return np.minimum(self.unseen_mass(p, tokens) / self.gate, 1.0)
+        """``s_i = min(1, u_i / τ)`` where ``p_i = 0``; with a trace gate, where ``0 < p_i D <
+        30 T_0``: ``s_i = exp(−p_i D / T_0) · min(1, u_i^{−i} / τ)``, ``u_i^{−i}`` the unseen mass
+        of ``i`` with its own share removed (0 when the other sources cover its bytes): ``(n, T)``."""
+        s = np.minimum(self.unseen_mass(p, tokens) / self.gate, 1.0)
+        if self.trace_tokens is None:
+            return s
+        p2 = np.atleast_2d(np.asarray(p, dtype=float))
+        d = np.broadcast_to(np.asarray(tokens, dtype=float), (p2.shape[0],))
+        has = self.own >= 0
+        own = np.where(has, np.maximum(p2[:, np.maximum(self.own, 0)], 0.0), 0.0) * d[:, None]
+        trace = (own > 0) & (own < TRACE_CUTOFF * self.trace_tokens)
+        for k in np.flatnonzero(trace.any(axis=0)):
+            rows = trace[:, k]
+            q = p2[rows].copy()
+            q[:, self.own[k]] = 0.0
+            seen = np.exp(-(d[rows, None] / self.n0) * (np.maximum(q, 0.0) @ self.source_freq))
+            left_out = np.clip(seen @ self.target_freq[k], 0.0, 1.0)
+            s[rows, k] = np.exp(-own[rows, k] / self.trace_tokens) * np.minimum(
+                left_out / self.gate, 1.0
+            )
+        return s
 
     def own_loss(self, loss: np.ndarray, p: np.ndarray) -> np.ndarray:
         """``ℓ̄(p, D)``: the share-weighted loss, capped at ``L_0``, of the trained sources that
@@ -197,7 +239,7 @@ class SupportTerm:
         return np.minimum(g, 2 * self.untrained_loss)
 
     def apply(self, loss: np.ndarray, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
-        """``(1 − s) min(L, L_0) + s G(p, D)`` where ``u > 0``; ``loss`` unchanged elsewhere."""
+        """``(1 − s) min(L, L_0) + s G(p, D)`` where ``s > 0``; ``loss`` unchanged elsewhere."""
         s = self.gate_weight(p, tokens)
         if not s.any():
             return loss
@@ -209,9 +251,12 @@ class SupportTerm:
         freq = {s: row for s, row in zip(sources, self.source_freq)}
         freq.update({t: row for t, row in zip(targets, self.target_freq)})
         profile = SupportProfile(list(freq), np.array(list(freq.values())), self.untrained_loss)
-        return {**profile.to_json(), "n0": self.n0, "gate": self.gate, "g0": self.g0.tolist(),
-                "g1": self.g1.tolist(), "g2": np.asarray(self.g2).tolist(),
-                "tokens_ref": self.tokens_ref}  # fmt: skip
+        out = {**profile.to_json(), "n0": self.n0, "gate": self.gate, "g0": self.g0.tolist(),
+               "g1": self.g1.tolist(), "g2": np.asarray(self.g2).tolist(),
+               "tokens_ref": self.tokens_ref}  # fmt: skip
+        if self.trace_tokens is not None:
+            out["trace_tokens"] = float(self.trace_tokens)
+        return out
 
     @classmethod
     def from_json(
@@ -225,24 +270,28 @@ class SupportTerm:
             g1 = np.asarray(obj["g1"], dtype=float).reshape(t)
             g2 = np.asarray(obj.get("g2", [0.0] * t), dtype=float).reshape(t)
             gate = float(obj.get("gate", 1.0))  # laws saved before the gate: s = u
+            trace = obj.get("trace_tokens")  # laws saved before the trace gate: none
+            trace = None if trace is None else float(trace)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ClimbError(
                 f"law JSON ({law}): 'support' needs numbers 'n0', 'tokens_ref' and lists 'g0', "
                 f"'g1' of {t} (one per target)"
             ) from None
         if n0 <= 0 or ref <= 0 or not 0 < gate <= 1 or (g1 < 0).any() or (g2 < 0).any() \
-                or not np.isfinite(g0).all():  # fmt: skip
+                or not np.isfinite(g0).all() or not (trace is None or 0 < trace < np.inf):  # fmt: skip
             raise ClimbError(
                 f"law JSON ({law}): 'support' needs n0 > 0, tokens_ref > 0, 0 < gate ≤ 1, "
-                "g1 ≥ 0, g2 ≥ 0"
+                "g1 ≥ 0, g2 ≥ 0, trace_tokens > 0 (or absent)"
             )
         return cls(profile.rows(sources, "sources"), profile.rows(targets, "targets"), own,
-                   profile.untrained_loss, n0, g0, g1, ref, g2, gate)  # fmt: skip
+                   profile.untrained_loss, n0, g0, g1, ref, g2, gate, trace)  # fmt: skip
 
 
-def support_term_for(profile: SupportProfile, runs: Any, n0: float, gate: float) -> SupportTerm:
+def support_term_for(
+    profile: SupportProfile, runs: Any, n0: float, gate: float, trace: float | None = None
+) -> SupportTerm:
     """The unfitted term of a law over ``runs``' sources and targets (``G = L_0`` until
-    :func:`fit_support` fits it)."""
+    :func:`fit_support` fits it); ``trace``: ``T_0`` of the trace gate (None: none)."""
     t = len(runs.targets)
     return SupportTerm(
         source_freq=profile.rows(list(runs.sources), "sources"),
@@ -251,12 +300,13 @@ def support_term_for(profile: SupportProfile, runs: Any, n0: float, gate: float)
         untrained_loss=profile.untrained_loss, n0=float(n0),
         g0=np.full(t, profile.untrained_loss), g1=np.zeros(t),
         tokens_ref=float(np.exp(np.mean(np.log(np.unique(runs.tokens))))),
-        g2=np.zeros(t), gate=float(gate),
+        g2=np.zeros(t), gate=float(gate), trace_tokens=None if trace is None else float(trace),
     )  # fmt: skip
 
 
-def check_support_options(law: str, support: Any, count: Any, gate: Any) -> None:
-    """One-line errors for a law's ``support``, ``support_count`` and ``support_gate``."""
+def check_support_options(law: str, support: Any, count: Any, gate: Any, trace: Any = None) -> None:
+    """One-line errors for a law's ``support``, ``support_count``, ``support_gate`` and
+    ``support_trace``."""
     if support is not None and not isinstance(support, SupportProfile):
         raise ClimbError(
             f"{law} law: support must be a SupportProfile (or None), got {type(support).__name__}"
@@ -265,6 +315,10 @@ def check_support_options(law: str, support: Any, count: Any, gate: Any) -> None
         raise ClimbError(f"{law} law: support_count must be > 0, got {count!r}")
     if not (isinstance(gate, int | float) and 0 < gate <= 1):
         raise ClimbError(f"{law} law: support_gate must be in (0, 1], got {gate!r}")
+    if trace is not None and not (
+        isinstance(trace, int | float) and not isinstance(trace, bool) and 0 < trace < np.inf
+    ):
+        raise ClimbError(f"{law} law: support_trace must be > 0 tokens (or None), got {trace!r}")
 
 
 def fit_support(term: SupportTerm, law_loss: np.ndarray, runs: Any) -> SupportTerm:
@@ -280,7 +334,7 @@ def fit_unseen_loss(
     observed: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """Bounded least-squares ``(g_0, g_1, g_2)`` of one ``G`` shared by all targets, from every
-    measured (row, target) pair with unseen mass ``u > 0``:
+    measured (row, target) pair with a gate ``s > 0`` (left out, or a trace share):
     ``L_obs − (1 − s) min(L^climb, L_0) = s (g_0 + g_1 ln(D/D_ref) + g_2 (L_0 − ℓ̄))``, with
     ``g_1, g_2 ≥ 0`` (a feature that does not vary over those pairs, e.g. one budget, gets 0).
     Without such pairs (no run leaves a language out) ``G = L_0``: the unsupported part is
@@ -302,6 +356,7 @@ def fit_unseen_loss(
 
 __all__ = [
     "SEEN_COUNT",
+    "TRACE_TOKENS",
     "UNSEEN_GATE",
     "SupportProfile",
     "SupportTerm",
