@@ -87,7 +87,9 @@ def test_fit_per_target_matches_serial(backend: str) -> None:
 
 
 # ---------------------------------------------------------------------- analytic Jacobians
-def _design(fit_kappa: bool, fit_size: bool, fit_eta: bool = False) -> TargetDesign:
+def _design(
+    fit_kappa: bool, fit_size: bool, fit_eta: bool = False, fit_delta: bool = False
+) -> TargetDesign:
     rng = np.random.default_rng(3)
     n, s = 40, 4
     p = rng.dirichlet(np.ones(s), n)
@@ -95,7 +97,7 @@ def _design(fit_kappa: bool, fit_size: bool, fit_eta: bool = False) -> TargetDes
     return TargetDesign(
         target="s1", own=0, p=p, d=rng.choice([0.5, 1.0, 2.0], n), nu=rng.choice([0.3, 3.0], n),
         y=np.full(n, 3.0), free=np.array([1, 2, 3]), fit_kappa=fit_kappa, fit_size=fit_size,
-        own_seen=True, fit_eta=fit_eta,
+        own_seen=True, fit_eta=fit_eta, fit_delta=fit_delta,
     )  # fmt: skip
 
 
@@ -111,13 +113,16 @@ def _check_jacobian(model, x: np.ndarray) -> None:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.parametrize(
-    ("kappa", "size", "eta"),
-    [(False, False, False), (True, False, False), (True, True, False), (False, False, True),
-     (True, True, True)],
+    ("kappa", "size", "eta", "delta"),
+    [(False, False, False, False), (True, False, False, False), (True, True, False, False),
+     (False, False, True, False), (True, True, True, False), (False, False, False, True),
+     (True, False, False, True), (True, True, True, True)],
 )  # fmt: skip
-def test_climb_jacobian_is_exact(kappa: bool, size: bool, eta: bool) -> None:
-    d = _design(kappa, size, eta)
-    x = [1.5, 0.2, 0.35, 0.3, -0.05, 0.6] + [0.1] * kappa + [0.7, 0.3] * size + [0.55] * eta
+def test_climb_jacobian_is_exact(kappa: bool, size: bool, eta: bool, delta: bool) -> None:
+    """Including a free budget exponent δ (``budget_exponent="free"``, last in ``x``)."""
+    d = _design(kappa, size, eta, delta)
+    x = ([1.5, 0.2, 0.35, 0.3, -0.05, 0.6] + [0.1] * kappa + [0.7, 0.3] * size + [0.55] * eta
+         + [0.6] * delta)  # fmt: skip
     _check_jacobian(functools.partial(climb_target_model, design=d), np.array(x))
 
 
