@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 
 import numpy as np
@@ -159,7 +160,7 @@ def test_profile_from_texts_counts_bytes() -> None:
         SupportProfile.from_texts({"x": b""})
 
 
-def test_cli_fit_and_cv_with_a_corpus(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cli_fit_and_cv_with_a_corpus(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from climb.cli import main
 
     rng = np.random.default_rng(0)
@@ -178,11 +179,19 @@ def test_cli_fit_and_cv_with_a_corpus(tmp_path, capsys) -> None:  # type: ignore
     absent = law.predict(np.eye(3), 6e5)[np.eye(3) == 0]  # fitted on 11 bits/byte or more there
     assert absent.min() > 8.0
     assert main(["cv", str(path), "--corpus", "embedded", "--folds", "3", "--json"]) == 0
-    assert main(["fit", str(path), "--law", "msl", "--corpus", "embedded", "--out", str(out)]) == 2
+    assert main(["fit", str(path), "--law", "dml", "--corpus", "embedded", "--out", str(out)]) == 0
+    assert "support" in json.loads(out.read_text())["params"]  # the baselines take it too
+    capsys.readouterr()
+    import climb.cli.laws as cli_laws
+
+    class NoTerm:  # a law (e.g. registered by a user) without the term
+        def __init__(self, *, seed: int = 0) -> None:
+            self.seed = seed
+
+    monkeypatch.setattr(cli_laws, "law_class", lambda name: NoTerm)
+    assert main(["fit", str(path), "--law", "mine", "--corpus", "embedded", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
-        "climb: error: --corpus applies to the climb, isolated and climb-msl laws only, not 'msl'"
-    ]
+    assert err == ["climb: error: --corpus applies to laws with the support-aware term, not 'mine'"]
 
 
 def test_bootstrap_refits_with_the_laws_own_hyper_parameters(case, fitted, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -276,3 +285,31 @@ def test_trace_gate_round_trips_and_validates(case: tuple, fitted: ClimbLaw, tmp
         ClimbLaw.from_json(obj)
     with pytest.raises(ClimbError, match="support_trace must be > 0 tokens"):
         get_law("climb", support=profile, support_trace=0).fit(runs)
+
+
+# ---------------------------------------------------------------------- the baselines
+@pytest.mark.parametrize("name", ["msl", "dml", "regression"])
+def test_baseline_laws_take_the_same_term(case: tuple, name: str, tmp_path) -> None:  # type: ignore[type-arg, no-untyped-def]
+    """msl, dml and regression with a profile (laws/supported.py): unchanged where the gate is
+    0, the left-out pairs bounded and predicted better than by the law alone, the term kept in
+    the JSON."""
+    truth, profile, runs, P, D = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        plain = get_law(name, seed=0).fit(runs)
+        law = get_law(name, seed=0, support=profile).fit(runs)
+    assert law.support_ is not None and plain.support_ is None
+    dense = np.random.default_rng(5).dirichlet(np.ones(K), 60)
+    dense = dense[(dense * 1.3e6 >= 30 * TRACE_TOKENS).all(axis=1)]
+    assert len(dense) >= 20
+    np.testing.assert_array_equal(law.predict(dense, 1.3e6), plain.predict(dense, 1.3e6))
+    left_out = P == 0
+    err = np.abs(law.predict(P, D) - truth.predict(P, D))[left_out]
+    err_plain = np.abs(plain.predict(P, D) - truth.predict(P, D))[left_out]
+    assert err.mean() < 0.5 * err_plain.mean()
+    assert law.predict(P, D)[left_out].max() <= 2 * 8.0
+    back = load_law(law.save(tmp_path / f"{name}.json"))
+    np.testing.assert_allclose(back.predict(P, D), law.predict(P, D), rtol=0, atol=1e-12)
+    assert "support" not in plain.to_json()["params"]
+    with pytest.raises(ClimbError, match="support_gate must be in"):
+        get_law(name, support=profile, support_gate=2.0).fit(runs)

@@ -23,8 +23,9 @@ BUDGET_HELP = (
 
 
 CORPUS_HELP = (
-    "climb / isolated / climb-msl: the support-aware term for languages a run leaves out, from the "
-    "byte frequencies of this corpus folder ('embedded': the shipped corpus); byte-level runs only"
+    "the support-aware term (every law) for languages a run leaves out or holds at a trace share, "
+    "from the byte frequencies of this corpus folder ('embedded': the shipped corpus); "
+    "byte-level runs only"
 )
 
 
@@ -156,9 +157,7 @@ def make_law(
     hyper: dict[str, Any] = {}
     if support is not None:
         if "support" not in accepted:
-            raise ClimbError(
-                f"--corpus applies to the climb, isolated and climb-msl laws only, not '{name}'"
-            )
+            raise ClimbError(f"--corpus applies to laws with the support-aware term, not '{name}'")
         hyper["support"] = support
     if transfer is not None:
         if "transfer" not in accepted:

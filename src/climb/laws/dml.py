@@ -31,6 +31,7 @@ import numpy as np
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
 from climb.laws.base import Diagnostics, Law, json_array
+from climb.laws.climb.support import SupportProfile
 from climb.laws.fitting import (
     HUBER_DELTA,
     FitResult,
@@ -42,12 +43,13 @@ from climb.laws.fitting import (
     measured,
     target_seed,
 )
+from climb.laws.supported import SUPPORT_DEFAULTS, SupportedLaw
 
 T_BOUND = 50.0
 """Bound on each free ``t_ij`` in the fit (``|t| ≤ 50`` covers any sensible exponent)."""
 
 
-class DataMixingLaw(Law):
+class DataMixingLaw(SupportedLaw, Law):
     """Ye et al. (2024) data mixing law, ``L_i(p) = c_i + k_i exp(Σ_j t_ij p_j)`` (fixed D, N).
 
     Tokens and params are accepted by ``predict`` but ignored.
@@ -57,8 +59,12 @@ class DataMixingLaw(Law):
         n_starts: starts of the multi-start least squares (≥ 1).
         seed: seed of the random starts.
         n_jobs: parallel per-target fits (``1`` serial, ``-1`` every CPU).
+        support, support_count, support_gate, support_trace: the support-aware term for
+            languages a run leaves out or holds at a trace share (:mod:`climb.laws.supported`;
+            ``support=None``: none).
 
     Fitted attributes: ``c_`` (T,), ``k_`` (T,), ``t_`` (T, S) with ``Σ_j t_ij = 0``;
+    ``support_`` (the fitted term or None);
     ``diagnostics_`` (per-target fit records, not saved).
     """
 
@@ -71,11 +77,19 @@ class DataMixingLaw(Law):
         n_starts: int = 4,
         seed: int = 0,
         n_jobs: int | None = 1,
+        support: SupportProfile | None = SUPPORT_DEFAULTS["support"],
+        support_count: float = SUPPORT_DEFAULTS["support_count"],
+        support_gate: float = SUPPORT_DEFAULTS["support_gate"],
+        support_trace: float | None = SUPPORT_DEFAULTS["support_trace"],
     ) -> None:
         self.n_jobs = n_jobs
         self.huber_delta = huber_delta
         self.n_starts = n_starts
         self.seed = seed
+        self.support = support
+        self.support_count = support_count
+        self.support_gate = support_gate
+        self.support_trace = support_trace
 
     def fit(self, runs: RunTable) -> Self:
         """Fit each target's ``(c_i, k_i, t_i·)`` on its measured runs; returns ``self``."""
@@ -113,6 +127,7 @@ class DataMixingLaw(Law):
         self.t_ = np.array([f[2] for f in fits]).reshape(t, s)
         self.diagnostics_ = fit_diagnostics(runs.targets, runs.loss, [f[3] for f in fits])
         self.sources_, self.targets_ = list(runs.sources), list(runs.targets)
+        self._fit_support(runs, self._plain(runs.p))
         return self
 
     def _validate_hyper(self) -> None:
@@ -124,13 +139,19 @@ class DataMixingLaw(Law):
             )
         if not (isinstance(n_starts, int) and not isinstance(n_starts, bool) and n_starts >= 1):
             raise ClimbError(f"dml law: option 'n_starts' is {n_starts!r}; give an integer ≥ 1")
+        self._check_support()
 
-    def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
-        """``L_i = c_i + k_i exp(Σ_j t_ij p_j)``; ``tokens`` and ``params`` are ignored."""
+    def _plain(self, p: np.ndarray) -> np.ndarray:
+        """``L_i = c_i + k_i exp(Σ_j t_ij p_j)``."""
         return self.c_ + self.k_ * np.exp(p @ self.t_.T)
 
+    def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        """:meth:`_plain` with the support term (tokens matter only there); params ignored."""
+        return self._supported(self._plain(p), p, tokens)
+
     def _params_json(self) -> dict[str, Any]:
-        return {"c": self.c_.tolist(), "k": self.k_.tolist(), "t": self.t_.tolist()}
+        return {"c": self.c_.tolist(), "k": self.k_.tolist(), "t": self.t_.tolist(),
+                **self._support_json(self.sources_, self.targets_)}  # fmt: skip
 
     @classmethod
     def _from_params_json(
@@ -141,6 +162,7 @@ class DataMixingLaw(Law):
         law.c_ = json_array(params, "c", (nt,), "dml")
         law.k_ = json_array(params, "k", (nt,), "dml")
         law.t_ = json_array(params, "t", (nt, ns), "dml")
+        law._load_support(params, sources, targets)
         law.diagnostics_ = Diagnostics()
         law.sources_, law.targets_ = list(sources), list(targets)
         return law

@@ -36,6 +36,7 @@ import numpy as np
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
 from climb.laws.base import Diagnostics, Law, json_array
+from climb.laws.climb.support import SupportProfile
 from climb.laws.fitting import (
     HUBER_DELTA,
     FitResult,
@@ -45,12 +46,13 @@ from climb.laws.fitting import (
     measured,
     target_seed,
 )
+from climb.laws.supported import SUPPORT_DEFAULTS, SupportedLaw
 
 P_FLOOR = 1e-3
 """Default floor of the share ``p̃_i`` (RegMix proportions are rounded to this step)."""
 
 
-class MSLLaw(Law):
+class MSLLaw(SupportedLaw, Law):
     """He et al. (2024) multilingual scaling law, ``L_i = (E_i + A_i N^-α_i + B_i D^-β_i) p̃_i^-γ_i``.
 
     Args:
@@ -61,9 +63,12 @@ class MSLLaw(Law):
         n_starts: starts of the multi-start least squares (≥ 1).
         seed: seed of the random starts.
         n_jobs: parallel per-target fits (``1`` serial, ``-1`` every CPU).
+        support, support_count, support_gate, support_trace: the support-aware term for
+            languages a run leaves out or holds at a trace share (:mod:`climb.laws.supported`;
+            ``support=None``: none).
 
     Fitted attributes (arrays over ``targets_``): ``E_``, ``A_``, ``alpha_``, ``B_``, ``beta_``,
-    ``gamma_``; ``tokens_ref_``, ``params_ref_`` (normalizers of ``D`` and ``N``);
+    ``gamma_``; ``tokens_ref_``, ``params_ref_`` (normalizers of ``D`` and ``N``); ``support_``;
     ``diagnostics_`` (per-target fit records, not saved).
     """
 
@@ -78,7 +83,15 @@ class MSLLaw(Law):
         n_starts: int = 4,
         seed: int = 0,
         n_jobs: int | None = 1,
+        support: SupportProfile | None = SUPPORT_DEFAULTS["support"],
+        support_count: float = SUPPORT_DEFAULTS["support_count"],
+        support_gate: float = SUPPORT_DEFAULTS["support_gate"],
+        support_trace: float | None = SUPPORT_DEFAULTS["support_trace"],
     ) -> None:
+        self.support = support
+        self.support_count = support_count
+        self.support_gate = support_gate
+        self.support_trace = support_trace
         self.families = dict(families) if families else None
         self.n_jobs = n_jobs
         self.p_floor = p_floor
@@ -146,10 +159,12 @@ class MSLLaw(Law):
         )
         self.tokens_ref_, self.params_ref_ = float(tokens_ref), float(params_ref)
         self.sources_, self.targets_ = sources, targets
+        self._fit_support(runs, self._plain(runs.p, runs.tokens, runs.params))
         return self
 
     def _validate_hyper(self) -> None:
         _check_hyper(self.p_floor, self.huber_delta, self.n_starts)
+        self._check_support()
         if self.families is not None and not (
             isinstance(self.families, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in self.families.items())
@@ -174,8 +189,12 @@ class MSLLaw(Law):
         raw = _family_share(p, self.sources_, self.targets_, self.families)
         return np.maximum(raw, self.p_floor)
 
-    def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+    def _plain(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        """``(E_i + A_i N^-α_i + B_i D^-β_i) p̃_i^-γ_i``."""
         return self.base_loss(tokens, params) * self.share(p) ** (-self.gamma_)
+
+    def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        return self._supported(self._plain(p, tokens, params), p, tokens)
 
     # ------------------------------------------------------------------ JSON
     def _params_json(self) -> dict[str, Any]:
@@ -190,6 +209,7 @@ class MSLLaw(Law):
             "params_ref": self.params_ref_,
             "p_floor": float(self.p_floor),
             "families": dict(self.families) if self.families else None,
+            **self._support_json(self.sources_, self.targets_),
         }
 
     @classmethod
@@ -219,6 +239,7 @@ class MSLLaw(Law):
         law.E_, law.A_, law.alpha_ = arr["E"], arr["A"], arr["alpha"]
         law.B_, law.beta_, law.gamma_ = arr["B"], arr["beta"], arr["gamma"]
         law.tokens_ref_, law.params_ref_ = refs["tokens_ref"], refs["params_ref"]
+        law._load_support(params, sources, targets)
         law.sources_, law.targets_ = list(sources), list(targets)
         return law
 

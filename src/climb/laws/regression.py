@@ -36,7 +36,9 @@ import numpy as np
 from climb.data.runs import RunTable
 from climb.errors import ClimbError
 from climb.laws.base import Diagnostics, Law
+from climb.laws.climb.support import SupportProfile
 from climb.laws.fitting import fit_per_target, measured, target_seed
+from climb.laws.supported import SUPPORT_DEFAULTS, SupportedLaw
 
 FEATURE_TOKENS = "log_tokens"
 FEATURE_PARAMS = "log_params"
@@ -53,7 +55,7 @@ HYPER = (
 """Hyper-parameters saved with a fitted law (everything but ``n_jobs``)."""
 
 
-class RegressionLaw(Law):
+class RegressionLaw(SupportedLaw, Law):
     """One LightGBM regressor per target on ``(p, [log D], [log N])`` (RegMix).
 
     Args:
@@ -68,6 +70,9 @@ class RegressionLaw(Law):
         num_threads: LightGBM threads (small, for determinism and shared machines).
         seed: seed of the validation split and of LightGBM.
         n_jobs: targets fitted in parallel (threads; ``1`` serial, ``-1`` every CPU).
+        support, support_count, support_gate, support_trace: the support-aware term for
+            languages a run leaves out or holds at a trace share (:mod:`climb.laws.supported`;
+            ``support=None``: none; the term is fitted on the boosters' in-sample predictions).
 
     Fitted attributes: ``features_`` (feature names), ``boosters_`` (one ``lightgbm.Booster``
     per target), ``best_iterations_`` (trees used per target), ``diagnostics_`` (per target:
@@ -88,7 +93,15 @@ class RegressionLaw(Law):
         num_threads: int = 1,
         seed: int = 0,
         n_jobs: int | None = 1,
+        support: SupportProfile | None = SUPPORT_DEFAULTS["support"],
+        support_count: float = SUPPORT_DEFAULTS["support_count"],
+        support_gate: float = SUPPORT_DEFAULTS["support_gate"],
+        support_trace: float | None = SUPPORT_DEFAULTS["support_trace"],
     ) -> None:
+        self.support = support
+        self.support_count = support_count
+        self.support_gate = support_gate
+        self.support_trace = support_trace
         self.n_jobs = n_jobs
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -116,6 +129,8 @@ class RegressionLaw(Law):
         }
 
     def _validate_hyper(self) -> None:
+        self._check_support()
+
         def integer(v: Any, low: int) -> bool:
             return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
@@ -203,6 +218,7 @@ class RegressionLaw(Law):
         )
         self._set_models(models)
         self.sources_, self.targets_ = list(runs.sources), list(runs.targets)
+        self._fit_support(runs, self._plain(runs.p, runs.tokens, runs.params))
         return self
 
     def _set_models(self, models: list[str]) -> None:
@@ -213,6 +229,10 @@ class RegressionLaw(Law):
 
     # ------------------------------------------------------------------ predict
     def _predict(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        return self._supported(self._plain(p, tokens, params), p, tokens)
+
+    def _plain(self, p: np.ndarray, tokens: np.ndarray, params: np.ndarray | None) -> np.ndarray:
+        """The boosters' predictions (without the support term)."""
         if FEATURE_PARAMS in self.features_ and params is None:
             raise ClimbError(
                 "regression law: it was fitted on several model sizes; give params (N)"
@@ -234,6 +254,7 @@ class RegressionLaw(Law):
             "best_iterations": list(self.best_iterations_),
             "hyper": self.hyper_parameters(),
             "models": [pack_model(m) for m in self.models_],
+            **self._support_json(self.sources_, self.targets_),
         }
 
     @classmethod
@@ -292,6 +313,7 @@ class RegressionLaw(Law):
                     f"law JSON (regression): model {k + 1} uses {b.num_feature()} features, "
                     f"'features' lists {len(feats)}"
                 )
+        law._load_support(params, sources, targets)
         law.sources_, law.targets_ = list(sources), list(targets)
         return law
 
