@@ -13,7 +13,7 @@ with the gate ``s`` and the unsupported loss ``G`` of :class:`~climb.laws.climb.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -23,15 +23,13 @@ from climb.laws.climb.support import (
     SEEN_COUNT,
     TRACE_TOKENS,
     UNSEEN_GATE,
-    SupportProfile,
+    SupportOptions,
     SupportTerm,
-    check_support_options,
     fit_support,
-    support_term_for,
 )
 
 
-class SupportedLaw:
+class SupportedLaw(SupportOptions):
     """Mixin of a :class:`~climb.laws.base.Law` with the optional support-aware term.
 
     The law's ``__init__`` stores ``support``, ``support_count``, ``support_gate`` and
@@ -40,26 +38,12 @@ class SupportedLaw:
     JSON adds :meth:`_support_json` and reads it back with :meth:`_load_support`.
     """
 
-    name: ClassVar[str]
-    support: SupportProfile | None
-    support_count: float
-    support_gate: float
-    support_trace: float | None
     support_: SupportTerm | None = None
-
-    def _check_support(self) -> None:
-        check_support_options(
-            self.name, self.support, self.support_count, self.support_gate, self.support_trace
-        )
 
     def _fit_support(self, runs: RunTable, plain: np.ndarray) -> None:
         """Fit ``G`` on ``plain`` (the law's own predictions of ``runs``, ``(n, T)``)."""
-        self.support_ = None
-        if self.support is not None:
-            term = support_term_for(
-                self.support, runs, self.support_count, self.support_gate, self.support_trace
-            )
-            self.support_ = fit_support(term, plain, runs)
+        term = self._support_term(runs)
+        self.support_ = None if term is None else fit_support(term, plain, runs)
 
     def _supported(self, plain: np.ndarray, p: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         return plain if self.support_ is None else self.support_.apply(plain, p, tokens)

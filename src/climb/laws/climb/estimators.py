@@ -43,11 +43,10 @@ from climb.laws.climb.support import (
     SEEN_COUNT,
     TRACE_TOKENS,
     UNSEEN_GATE,
+    SupportOptions,
     SupportProfile,
     SupportTerm,
-    check_support_options,
     fit_support,
-    support_term_for,
 )
 from climb.laws.fitting import HUBER_DELTA, Backend
 
@@ -78,7 +77,7 @@ def _warn_floored(name: str, floored: dict[str, int]) -> None:
         )
 
 
-class ClimbLaw(Law):
+class ClimbLaw(SupportOptions, Law):
     """The Climb law (CLIMB.md §3), fitted per target from proxy runs.
 
         L_i(p, D, N) = E_i + A_i N^(-α_i) + B_i · (r_i D)^(-β_i),
@@ -237,19 +236,9 @@ class ClimbLaw(Law):
         lam = min(fits, key=lambda x: fits[x][0])
         return fits[lam][1], lam
 
-    def _support_term(self, runs: RunTable) -> SupportTerm | None:
-        """The support-aware term's fixed part (frequencies, ``n0``, ``τ``) for these runs."""
-        if self.support is None:
-            return None
-        return support_term_for(
-            self.support, runs, self.support_count, self.support_gate, self.support_trace
-        )
-
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())
-        check_support_options(
-            self.name, self.support, self.support_count, self.support_gate, self.support_trace
-        )
+        self._check_support()
         rep = self.repetition
         if rep != "auto" and not (isinstance(rep, int | float) and 0 < rep < np.inf):
             raise ClimbError(f"{self.name} law: repetition must be 'auto' or λ > 0, got {rep!r}")
@@ -376,7 +365,7 @@ class IsolatedLaw(ClimbLaw):
         return law
 
 
-class ClimbMSLLaw(Law):
+class ClimbMSLLaw(SupportOptions, Law):
     """``climb-msl``: He et al.'s multilingual scaling law with ``p_i`` replaced by ``r_i``,
 
         L_i(p, D, N) = (E_i + A_i N^(-α_i) + B_i D^(-β_i)) · r_i(p, D)^(-γ_i),
@@ -440,9 +429,7 @@ class ClimbMSLLaw(Law):
 
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())
-        check_support_options(
-            self.name, self.support, self.support_count, self.support_gate, self.support_trace
-        )
+        self._check_support()
 
     def fit(self, runs: RunTable) -> Self:
         res = fit_family(runs, self.get_params(), law=self.name, interactions=True,
@@ -464,10 +451,8 @@ class ClimbMSLLaw(Law):
         self.sources_ = list(runs.sources)
         self.targets_ = list(runs.targets)
         self.diagnostics_ = res.diagnostics()
-        if self.support is not None:  # then G(p, D) from the pairs with unseen mass
-            term = support_term_for(
-                self.support, runs, self.support_count, self.support_gate, self.support_trace
-            )
+        term = self._support_term(runs)
+        if term is not None:  # then G(p, D) from the pairs with a gate
             plain = self._plain(runs.p, runs.tokens, runs.params if coef["A"].any() else None)
             P.support = fit_support(term, plain, runs)
         return self

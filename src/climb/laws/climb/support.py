@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from scipy.optimize import lsq_linear
@@ -321,6 +321,34 @@ def check_support_options(law: str, support: Any, count: Any, gate: Any, trace: 
         raise ClimbError(f"{law} law: support_trace must be > 0 tokens (or None), got {trace!r}")
 
 
+class SupportOptions:
+    """Mixin of a law with the support-aware term's hyper-parameters ``support`` (a
+    :class:`SupportProfile` or None), ``support_count`` (``n0``), ``support_gate`` (``τ``) and
+    ``support_trace`` (``T_0``), stored by its ``__init__``: their validation and the unfitted
+    term for a run table. The climb family keeps the fitted term in its parameters; the baselines
+    in ``support_`` (:class:`climb.laws.supported.SupportedLaw`)."""
+
+    name: ClassVar[str]
+    support: SupportProfile | None
+    support_count: float
+    support_gate: float
+    support_trace: float | None
+
+    def _check_support(self) -> None:
+        check_support_options(
+            self.name, self.support, self.support_count, self.support_gate, self.support_trace
+        )
+
+    def _support_term(self, runs: Any) -> SupportTerm | None:
+        """The term's fixed part (frequencies, ``n0``, ``τ``, ``T_0``) for ``runs`` (None without
+        a profile)."""
+        if self.support is None:
+            return None
+        return support_term_for(
+            self.support, runs, self.support_count, self.support_gate, self.support_trace
+        )
+
+
 def fit_support(term: SupportTerm, law_loss: np.ndarray, runs: Any) -> SupportTerm:
     """``term`` with ``(g_0, g_1, g_2)`` (:func:`fit_unseen_loss`) given the law's own predictions
     ``law_loss`` of ``runs`` (``(n, T)``, without the term)."""
@@ -358,6 +386,7 @@ __all__ = [
     "SEEN_COUNT",
     "TRACE_TOKENS",
     "UNSEEN_GATE",
+    "SupportOptions",
     "SupportProfile",
     "SupportTerm",
     "check_support_options",
