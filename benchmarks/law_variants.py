@@ -14,6 +14,8 @@ share in the held-out row: ``zero`` (p = 0: the run never saw the language), ``t
   (η = 1) and ``tokens`` (saturation in donor *tokens*: ``w (p_j D)^η / D``, i.e. κ = 1 − η);
 * the budget exponent (``budget_exponent="free"``: ``B r^(-β) D^(-δ)``) for ``climb`` and
   ``isolated``, against the shared ``B (r D)^(-β)``;
+* the regression baseline (RegMix's LightGBM) with LightGBM's 20 runs per leaf and with the
+  default ``min_child_samples="auto"`` (``n // 8`` within [3, 20]);
 * the trace gate's scale ``T_0`` (``support_trace``: 300, 1000 = the default, 3000 tokens).
   Every row above these has ``support_trace=None`` (selected before the gate existed).
 
@@ -148,6 +150,10 @@ def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]
     v["climb + support, free δ"] = functools.partial(sup, "climb", budget_exponent="free")
     v["isolated + support"] = functools.partial(sup, "isolated")
     v["isolated + support, free δ"] = functools.partial(sup, "isolated", budget_exponent="free")
+    v["regression + support, leaves ≥ 20"] = functools.partial(
+        law, "regression", support=profile, min_child_samples=20
+    )
+    v["regression + support (auto leaves)"] = functools.partial(law, "regression", support=profile)
     for t0 in (300.0, 1000.0, 3000.0):
         name = f"climb + support, trace gate T0={t0:g}"
         v[name] = functools.partial(law, "climb", support=profile, support_trace=t0)

@@ -234,6 +234,28 @@ def test_regression_fits_a_smooth_mixture_response() -> None:
     assert law.best_iterations_ == [300] * 4
 
 
+def test_regression_min_child_samples_auto_lets_small_tables_split() -> None:
+    """``"auto"``: ``n // 8`` runs per leaf within [3, 20]. On 30 runs LightGBM's 20 leaves the
+    trees unable to split (a constant prediction); "auto" (3) follows the mixture response."""
+    law = RegressionLaw()
+    assert [law.min_child_samples_for(n) for n in (10, 30, 100, 160, 512)] == [3, 3, 12, 20, 20]
+    assert RegressionLaw(min_child_samples=7).min_child_samples_for(1000) == 7
+    rng = np.random.default_rng(23)
+    runs, clean = _smooth_runs(60, rng)
+    train, test = runs.subset(np.arange(30)), np.arange(30, 60)
+    fixed = (
+        RegressionLaw(n_estimators=200, min_child_samples=20).fit(train).predict(runs.p[test], 1e9)
+    )
+    auto = RegressionLaw(n_estimators=200).fit(train).predict(runs.p[test], 1e9)
+    assert np.ptp(fixed, axis=0).max() < 1e-9  # no split: every mixture gets the mean
+    for i in range(4):
+        assert spearmanr(auto[:, i], clean[test, i]).statistic > 0.8
+    with pytest.raises(
+        ClimbError, match="option 'min_child_samples' is 'x'; give an integer ≥ 1 or 'auto'"
+    ):
+        RegressionLaw(min_child_samples="x").fit(train)  # type: ignore[arg-type]
+
+
 def test_regression_is_deterministic_and_roundtrips(tmp_path: Any) -> None:
     runs, _ = _smooth_runs(200, np.random.default_rng(21))
     a = RegressionLaw(n_estimators=100, seed=5).fit(runs)

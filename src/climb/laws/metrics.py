@@ -160,10 +160,10 @@ class MetricRegression:
         if runs.params is not None and np.unique(runs.params).size > 1:
             features.append(FEATURE_PARAMS)
         x = _features(runs.p, runs.tokens, runs.params, features)
-        params = self.base.lgb_params()
         self.boosters_ = []
         for k in range(len(names)):
             m = np.isfinite(y_all[:, k])
+            params = self.base.lgb_params(int(m.sum()))
             data = lgb.Dataset(x[m], y_all[m, k], feature_name=_safe(features), params={"verbosity": -1})  # fmt: skip
             self.boosters_.append(
                 lgb.train(params, data, num_boost_round=int(self.base.n_estimators))
