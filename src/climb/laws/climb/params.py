@@ -123,13 +123,9 @@ class ClimbParams:
         self, r: np.ndarray, tokens: np.ndarray | float, params: np.ndarray | float | None = None
     ) -> np.ndarray:
         """``L_i = E_i + A_i N^(-α_i) + B_i r_i^(-β_i) D^(-δ_i)`` with r floored at ``R_FLOOR``."""
-        rf = np.maximum(r, R_FLOOR)
-        if self.delta is None:  # B (r D)^(-β)
-            d = np.asarray(tokens, dtype=float)
-            return self.base_loss(params) + self.B * (rf * (d[..., None] if d.ndim else d)) ** (
-                -self.beta
-            )
-        return self.base_loss(params) + self.data_coef(tokens) * rf ** (-self.beta)
+        return self.base_loss(params) + self.data_coef(tokens) * np.maximum(r, R_FLOOR) ** (
+            -self.beta
+        )
 
     def loss(
         self, p: np.ndarray, tokens: np.ndarray | float, params: np.ndarray | float | None = None
@@ -147,12 +143,9 @@ class ClimbParams:
         ``r̂_i = [B_i D^(-δ_i) / (L_i − E_i − A_i N^(-α_i))]^(1/β_i)`` (``= (1/D) [B_i / gap]^(1/β_i)``
         when ``δ = β``), NaN at or below the floor."""
         gap = loss - self.base_loss(params)
+        coef = self.data_coef(np.asarray(tokens, dtype=float))
         with np.errstate(all="ignore"):
-            if self.delta is None:
-                r = (self.B / np.where(gap > 0, gap, np.nan)) ** (1.0 / self.beta) / tokens[:, None]
-            else:
-                coef = self.data_coef(np.asarray(tokens, dtype=float))
-                r = (coef / np.where(gap > 0, gap, np.nan)) ** (1.0 / self.beta)
+            r = (coef / np.where(gap > 0, gap, np.nan)) ** (1.0 / self.beta)
         return np.where(np.isfinite(r), r, np.nan)
 
     def to_json(self) -> dict[str, Any]:
