@@ -72,13 +72,18 @@ def test_plan_with_runs_has_msl_baseline_and_intervals(law_and_runs: tuple[dict,
     assert set(d["baselines"]) == {"uniform", "isolated", "msl"}
 
 
+def write_inputs(tmp_path: Path, law: dict, runs: RunTable) -> tuple[Path, Path]:
+    """The law JSON and the run table as the CLI reads them."""
+    law_path = tmp_path / "law.json"
+    law_path.write_text(json.dumps(law))
+    return law_path, runs.write(tmp_path / "runs.csv")
+
+
 def test_cli_bootstrap_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], law_and_runs: tuple[dict, RunTable]
 ) -> None:
     law, runs = law_and_runs
-    law_path = tmp_path / "law.json"
-    law_path.write_text(json.dumps(law))
-    runs_path = runs.write(tmp_path / "runs.csv")
+    law_path, runs_path = write_inputs(tmp_path, law, runs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = main(["allocate", str(law_path), "--tokens", "1e10", "--runs", str(runs_path), "--bootstrap", "3",
@@ -183,9 +188,7 @@ def test_cli_bad_jobs_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], law_and_runs: tuple[dict, RunTable]
 ) -> None:
     law, runs = law_and_runs
-    law_path = tmp_path / "law.json"
-    law_path.write_text(json.dumps(law))
-    runs_path = runs.write(tmp_path / "runs.csv")
+    law_path, runs_path = write_inputs(tmp_path, law, runs)
     code = main(["allocate", str(law_path), "--tokens", "1e10", "--runs", str(runs_path),
                  "--bootstrap", "3", "--jobs", "0"])  # fmt: skip
     err = capsys.readouterr().err.strip()
@@ -224,9 +227,7 @@ def test_interrupt_stops_the_workers_and_writes_nothing(
         return real(task, b, rows)
 
     monkeypatch.setattr(bootstrap, "refit", refit_then_interrupt)
-    law_path = tmp_path / "law.json"
-    law_path.write_text(json.dumps(law))
-    runs_path = runs.write(tmp_path / "runs.csv")
+    law_path, runs_path = write_inputs(tmp_path, law, runs)
     out = tmp_path / "blend.txt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
