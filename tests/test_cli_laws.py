@@ -105,6 +105,10 @@ def test_cv_json_and_predictions(
     assert main(["cv", str(small), "--folds", "3", "--transfer", "linear", "--json"]) == 0
     lin = json.loads(capsys.readouterr().out)
     assert lin["overall"]["n"] == 360 and lin["overall"] != out["overall"]
+    # the folds ran on one process per CPU (the default); serially the result is the same
+    assert main(["cv", str(small), "--law", "climb", "--folds", "3", "--json", "--jobs", "1"]) == 0
+    assert json.loads(capsys.readouterr().out) == out
+    _expect_error(capsys, ["cv", str(small), "--jobs", "0"], "--jobs must be ≥ 1 or -1")
 
 
 def test_effective_ratio_outputs(

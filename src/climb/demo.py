@@ -31,6 +31,7 @@ Whether Climb's mixture wins the verification is reported as measured, with the 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -142,8 +143,8 @@ class DemoSettings:
         target_tokens: the allocation's target budget ``D*`` (the verification runs' budget).
         max_epochs: data cap ``p_i D ≤ max_epochs · U_i`` for the design and the allocation.
         folds: cross-validation folds; bootstrap: allocation bootstrap resamples (0 = none).
-        workers: parallel training processes (1 torch thread each), and the bootstrap's parallel
-            refit processes.
+        workers: parallel training processes (1 torch thread each), and the processes of the
+            cross-validation's folds and of the bootstrap's refits.
         seed: seed of the design, the cross-validation folds, the law fits and the bootstrap.
         seeds: training seeds of the verification runs (every mixture gets each one).
         verify_baselines: baseline mixtures verified next to Climb's.
@@ -311,17 +312,19 @@ def grouped_cross_validate(
     folds: int,
     seed: int = 0,
     groups: np.ndarray | None = None,
+    *,
+    fold_jobs: int | None = 1,
     **hyper: Any,
 ) -> CVResult:
     """k-fold CV of a registered law (fitted with ``seed`` and ``hyper``) with whole training runs
-    held out together (:func:`climb.evaluation.cv.cross_validate` with ``groups``)."""
+    held out together (:func:`climb.evaluation.cv.cross_validate` with ``groups``; ``fold_jobs``
+    processes fit the folds, the result the same for any value)."""
     from climb.laws import get_law
 
-    def factory() -> Law:
-        return get_law(law_name, seed=seed, **hyper)
-
     g = np.array(runs.train_run) if groups is None else np.asarray(groups)
-    return cross_validate(factory, runs, folds, seed, groups=g)
+    get_law(law_name, seed=seed, **hyper)  # fail early on bad hyper-parameters
+    factory = functools.partial(get_law, law_name, seed=seed, **hyper)
+    return cross_validate(factory, runs, folds, seed, groups=g, fold_jobs=fold_jobs)
 
 
 def stage_languages(
@@ -482,7 +485,8 @@ def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:
         try:  # every law that takes the corpus-derived hyper-parameters gets them
             accepted = inspect.signature(law_class(name).__init__).parameters
             hyper = {k: v for k, v in climb_hyper.items() if k in accepted}
-            cv[name] = grouped_cross_validate(name, runs, folds, seed=cfg.seed, **hyper)
+            cv[name] = grouped_cross_validate(name, runs, folds, seed=cfg.seed,
+                                              fold_jobs=cfg.workers, **hyper)  # fmt: skip
         except ClimbError as exc:
             failed[name] = str(exc)
         except Exception as exc:  # a baseline law's bug must not hide the others' results

@@ -15,12 +15,8 @@ order refits finish in.
 
 from __future__ import annotations
 
-import inspect
-import multiprocessing
-import signal
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,9 +26,7 @@ from climb.allocation.constraints import Constraints
 from climb.allocation.solve import allocate
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
-
-ProgressFn = Callable[[int, int], None]
-"""``progress(done, total)``: called after each finished refit (failed ones included)."""
+from climb.parallel import ProgressFn, check_jobs, process_map, serial_law_options
 
 
 @dataclass
@@ -109,93 +103,20 @@ def refit(task: RefitTask, b: int, rows: np.ndarray) -> Refit:
     return Refit(b, res.proportions, list(res.sources), [str(w.message) for w in caught])
 
 
-def check_jobs(n_jobs: int | None) -> int:
-    """``n_jobs`` as a process count (``None``/``1`` serial, ``-1`` every CPU; one-line
-    :class:`ClimbError` otherwise)."""
-    from climb.laws.fitting import resolve_jobs
-
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int)):
-        raise ClimbError(f"n_jobs must be an integer ≥ 1 or -1 (every CPU), got {n_jobs!r}")
-    return resolve_jobs(n_jobs)
-
-
-def _serial_law_options(law_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The law's options with its own per-target parallelism off (``n_jobs=1``): the refits are
-    already spread over processes, and both together would oversubscribe the CPUs."""
-    from climb.laws import law_class
-
-    accepted = inspect.signature(law_class(law_name).__init__).parameters
-    return dict(options) | ({"n_jobs": 1} if "n_jobs" in accepted else {})
-
-
-def _quiet_worker() -> None:
-    """Worker processes ignore Ctrl-C: the parent handles it and terminates them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def run_refits(
     task: RefitTask, draws: list[np.ndarray], jobs: int, progress: bool | ProgressFn | None
 ) -> list[Refit]:
-    """Every refit of ``draws`` (serially, or on ``jobs`` processes), in the order of ``b``.
-
-    The processes are started before the progress bar's thread (no thread is forked). On an
-    interrupt (Ctrl-C) or an unexpected error the worker processes are terminated and the
-    exception propagates; nothing is written anywhere."""
-    jobs = min(jobs, len(draws))
-    if jobs <= 1:
-        out = []
-        with progress_bar(len(draws), progress) as advance:
-            for b, rows in enumerate(draws):
-                out.append(refit(task, b, rows))
-                advance()
-        return out
-    task = replace(task, law_options=_serial_law_options(task.law_name, task.law_options))
-    done: list[Refit] = []
+    """Every refit of ``draws`` (serially, or on ``jobs`` processes; :func:`climb.parallel.
+    process_map`), in the order of ``b``. On an interrupt (Ctrl-C) or an unexpected error the
+    worker processes are terminated and the exception propagates; nothing is written anywhere."""
+    if min(jobs, len(draws)) > 1:
+        task = replace(task, law_options=serial_law_options(task.law_name, task.law_options))
     items = [(task, b, rows) for b, rows in enumerate(draws)]
-    with multiprocessing.get_context().Pool(jobs, initializer=_quiet_worker) as pool:
-        results = pool.imap_unordered(_refit_star, items)
-        with progress_bar(len(draws), progress) as advance:
-            for r in results:
-                done.append(r)
-                advance()
-    return sorted(done, key=lambda r: r.b)
+    return process_map(_refit_star, items, jobs, progress, "bootstrap refits")
 
 
 def _refit_star(args: tuple[RefitTask, int, np.ndarray]) -> Refit:
     return refit(*args)
-
-
-@contextmanager
-def progress_bar(total: int, progress: bool | ProgressFn | None) -> Iterator[Callable[[], None]]:
-    """``advance()`` after each refit: a rich bar on stderr (``progress=True``: refits done,
-    elapsed, ETA), a callback ``progress(done, total)``, or nothing."""
-    done = [0]
-    if progress is True:
-        from rich.console import Console
-        from rich.progress import (  # fmt: skip
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        bar = Progress(TextColumn("bootstrap refits"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                       console=Console(stderr=True), transient=False)  # fmt: skip
-        with bar:
-            bar_task = bar.add_task("refits", total=total)
-            yield lambda: bar.update(bar_task, advance=1)
-        return
-    callback = progress if callable(progress) else None
-
-    def advance() -> None:
-        done[0] += 1
-        if callback is not None:
-            callback(done[0], total)
-
-    yield advance
 
 
 def bootstrap_allocation(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="fold shuffling and fit seed (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--predictions", help="also write the out-of-fold predictions (CSV)")
+    p.add_argument("--jobs", type=int, default=-1,
+                   help="fit the folds in parallel processes (default -1: one per CPU, at most "
+                   "--folds; 1: serially; the result is the same for any value)")  # fmt: skip
     p.add_argument("--transfer", choices=TRANSFERS,
                    help="climb-family laws: saturating (default) or linear transfer")  # fmt: skip
     p.add_argument("--budget-exponent", choices=("shared", "free"), help=BUDGET_HELP)
@@ -247,11 +252,12 @@ def run_cv(args: argparse.Namespace) -> int:
         make_law(name, support=object())  # --corpus for a law without the term fails here
     runs = read_runs(args.runs)
     profile = support_profile(args.corpus, runs)
-    result = cross_validate(
-        lambda: make_law(name, seed=args.seed, transfer=args.transfer, support=profile,
-                         budget_exponent=args.budget_exponent),
-        runs, args.folds, args.seed,
-    )  # fmt: skip
+    if args.jobs == 0 or args.jobs < -1:
+        raise ClimbError(f"--jobs must be ≥ 1 or -1 (one per CPU), got {args.jobs}")
+    factory = functools.partial(make_law, name, seed=args.seed, transfer=args.transfer,
+                                support=profile, budget_exponent=args.budget_exponent)  # fmt: skip
+    result = cross_validate(factory, runs, args.folds, args.seed, fold_jobs=args.jobs,
+                            progress=sys.stderr.isatty())  # fmt: skip
     result.law = name
     if args.predictions:
         out = _check_out(args.predictions, (".csv",), "--predictions")

@@ -14,6 +14,7 @@ and holding out only some of them would leak the held-out run into the fit.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from climb.errors import ClimbError, ClimbWarning
 from climb.evaluation.metrics import Evaluation, evaluate_predictions
 from climb.laws import get_law
 from climb.laws.base import Law
+from climb.laws.fitting import blas_threads
+from climb.parallel import ProgressFn, check_jobs, check_picklable, process_map, serial_law_options
 
 LawFactory = Callable[[], Law]
 
@@ -171,34 +174,39 @@ def cross_validate(
     folds: int = 5,
     seed: int = 0,
     groups: str | np.ndarray | None = "auto",
+    *,
+    fold_jobs: int | None = 1,
+    progress: bool | ProgressFn | None = None,
     **hyper: Any,
 ) -> CVResult:
     """k-fold cross-validation of ``law`` (a registered name, with ``hyper`` passed to it, or a
     zero-argument factory returning an unfitted law) on ``runs``; rows are assigned to folds by
-    :func:`fold_assignment` (by default the rows of one training run stay together)."""
+    :func:`fold_assignment` (by default the rows of one training run stay together).
+
+    ``fold_jobs``: fit the folds in parallel processes (``1``, the default: serially; ``-1``:
+    one per CPU, at most ``folds``). A factory must then be picklable (a module-level function or
+    a ``functools.partial`` of one); with a law name the law's own per-target ``n_jobs`` is set to
+    1. Every fold is fitted with one BLAS thread in every mode, so the result does not depend on
+    ``fold_jobs``. ``progress``: ``True`` shows a progress bar of the folds on stderr; a callable
+    gets ``(done, folds)`` after each fold."""
+    jobs = check_jobs(fold_jobs)
     if isinstance(law, str):
         name = law
-
-        def factory() -> Law:
-            return get_law(name, **hyper)
-
-        factory()  # fail early on an unknown name or bad hyper-parameters
+        get_law(name, **hyper)  # fail early on an unknown name or bad hyper-parameters
+        options = serial_law_options(name, hyper) if min(jobs, int(folds)) > 1 else dict(hyper)
+        factory: LawFactory = functools.partial(get_law, name, **options)
     else:
         factory = law
         name = getattr(factory(), "name", "law")
     fold = fold_assignment(runs, int(folds), seed, groups)
+    if min(jobs, int(folds)) > 1:
+        check_picklable(factory, "the law factory")
+    tasks = [(factory, runs.subset(fold != f), runs.subset(fold == f)) for f in range(int(folds))]
+    fold_pred = process_map(_fit_fold, tasks, jobs, progress, f"cv {name} folds")
     pred = np.full(runs.loss.shape, np.nan)
     fold_metrics: list[Evaluation] = []
-    for f in range(int(folds)):
-        test = fold == f
-        train_runs = runs.subset(~test)
-        test_runs = runs.subset(test)
-        with warnings.catch_warnings():
-            # the same identification warnings would repeat for every fold
-            warnings.simplefilter("ignore", ClimbWarning)
-            fitted = factory().fit(train_runs)
-        p = _predict_aligned(fitted, test_runs)
-        pred[test] = p
+    for f, (p, (_, _, test_runs)) in enumerate(zip(fold_pred, tasks)):
+        pred[fold == f] = p
         fold_metrics.append(evaluate_predictions(p, test_runs.loss, list(runs.targets)))
     metrics = evaluate_predictions(pred, runs.loss, list(runs.targets))
     return CVResult(
@@ -207,6 +215,17 @@ def cross_validate(
         metrics=metrics, fold_metrics=fold_metrics,
         by_share=mae_by_share(pred, runs.loss, own_shares(runs)),
     )  # fmt: skip
+
+
+def _fit_fold(task: tuple[LawFactory, RunTable, RunTable]) -> np.ndarray:
+    """The held-out predictions of one fold: ``factory()`` fitted on the training rows, with one
+    BLAS thread (the same in every process), its identification warnings silenced (they would
+    repeat for every fold)."""
+    factory, train_runs, test_runs = task
+    with warnings.catch_warnings(), blas_threads(1):
+        warnings.simplefilter("ignore", ClimbWarning)
+        fitted = factory().fit(train_runs)
+    return _predict_aligned(fitted, test_runs)
 
 
 def _predict_aligned(law: Law, runs: RunTable) -> np.ndarray:
