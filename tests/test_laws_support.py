@@ -178,7 +178,17 @@ def test_cli_fit_and_cv_with_a_corpus(tmp_path, capsys, monkeypatch) -> None:  #
     assert law.params_.support is not None
     absent = law.predict(np.eye(3), 6e5)[np.eye(3) == 0]  # fitted on 11 bits/byte or more there
     assert absent.min() > 8.0
+    capsys.readouterr()
     assert main(["cv", str(path), "--corpus", "embedded", "--folds", "3", "--json"]) == 0
+    cv = json.loads(capsys.readouterr().out)
+    # the report cross-validates the estimator the law JSON records (support term included):
+    # its CV is climb cv's with the same corpus, not the plain law's
+    rep = tmp_path / "rep"
+    assert main(["report", "--runs", str(path), "--law", str(out), "--folds", "3",
+                 "--out", str(rep)]) == 0  # fmt: skip
+    html = (rep / "report.html").read_text(encoding="utf-8")
+    assert f"<td>climb</td><td>3</td><td>{cv['overall']['mae']:.4f}</td>" in html
+    assert f"<td>{cv['by_share']['zero']['mae']:.4f}</td>" in html
     assert main(["fit", str(path), "--law", "dml", "--corpus", "embedded", "--out", str(out)]) == 0
     assert "support" in json.loads(out.read_text())["params"]  # the baselines take it too
     capsys.readouterr()
@@ -313,3 +323,43 @@ def test_baseline_laws_take_the_same_term(case: tuple, name: str, tmp_path) -> N
     assert "support" not in plain.to_json()["params"]
     with pytest.raises(ClimbError, match="support_gate must be in"):
         get_law(name, support=profile, support_gate=2.0).fit(runs)
+
+
+# ---------------------------------------------------------------------- saved hyper-parameters
+@pytest.mark.parametrize("name", ["climb", "climb-msl", "isolated", "msl", "dml", "regression"])
+def test_a_saved_law_refits_as_it_was_fitted(case: tuple, name: str, tmp_path) -> None:  # type: ignore[type-arg, no-untyped-def]
+    """The law JSON records the hyper-parameters (the support profile comes back from the term's
+    frequencies): a loaded law's ``clone()`` is the estimator that was fitted, and refits to the
+    same predictions — what ``climb report`` cross-validates."""
+    _, profile, runs, P, D = case
+    hyper = {"seed": 3, "support": profile, "support_gate": 0.5, "support_trace": 2000.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        law = get_law(name, **hyper).fit(runs)
+        back = load_law(law.save(tmp_path / "law.json"))
+        refit = back.clone().fit(runs)
+    got, want = back.get_params(), law.get_params()
+    np.testing.assert_allclose(got.pop("support").rows(runs.sources), profile.rows(runs.sources))
+    want.pop("support")
+    assert got == want and got["seed"] == 3 and got["support_gate"] == 0.5
+    # the same fit: the profile comes back renormalized, equal up to rounding
+    np.testing.assert_allclose(refit.predict(P, D), law.predict(P, D), rtol=1e-9, atol=0)
+    # a law saved before the record loads with its term's settings restored (the rest default)
+    old = law.to_json()
+    del old["hyper"]
+    legacy = type(law).from_json(old).get_params()
+    assert legacy["support_gate"] == 0.5 and legacy["support_trace"] == 2000.0
+    assert legacy["support"] is not None
+
+
+def test_a_bad_hyper_record_gets_one_line_errors(fitted: ClimbLaw) -> None:
+    obj = fitted.to_json()
+    for hyper, needle in (
+        ([1], "'hyper' must be an object"),
+        ({**obj["hyper"], "depth": 3}, "'hyper' has 'depth', which is not a hyper-parameter"),
+        ({**obj["hyper"], "support_gate": 2.0}, "support_gate must be in (0, 1]"),
+    ):
+        bad = {**copy.deepcopy(obj), "hyper": hyper}
+        with pytest.raises(ClimbError) as err:
+            ClimbLaw.from_json(bad)
+        assert needle in str(err.value) and "\n" not in str(err.value)

@@ -65,7 +65,8 @@ class AllocationPlan:
 
 def _refit_as(law: LawLike) -> dict[str, Any]:
     """The bootstrap refits a fitted law with its own hyper-parameters (transfer, support-aware
-    term, unique tokens…), not the defaults; a law JSON refits as the default ``climb``."""
+    term, unique tokens…), not the defaults; a law loaded from JSON has those its ``hyper``
+    records (a law saved before the record: the defaults, with its support settings)."""
     get = getattr(law, "get_params", None)
     if get is None or getattr(law, "name", "") not in ("climb", "isolated"):
         return {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 from pathlib import Path
@@ -77,8 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--folds",
         type=int,
         default=5,
-        help="cross-validate the law's form with this many folds, whole training runs held out "
-        "(default 5; 0 = no cross-validation)",
+        help="cross-validate the law with this many folds, whole training runs held out: the "
+        "estimator the law JSON records (its hyper-parameters and support profile) refitted "
+        "on each fold, the folds on one process per CPU (default 5; 0 = no cross-validation)",
     )
     r.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
     r.add_argument("--title", default="climb report", help="page title")
@@ -130,7 +132,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
     from climb.allocation.result import read_allocation
     from climb.data.runs import RunTable
     from climb.data.store import RunStore, check_store_file
-    from climb.demo import grouped_cross_validate
+    from climb.evaluation.cv import cross_validate
     from climb.laws import load_law
     from climb.report import build_report
     from climb.verification import VerificationResult
@@ -155,9 +157,13 @@ def run_report_cmd(args: argparse.Namespace) -> int:
     if args.folds:
         if args.folds < 2:
             raise ClimbError(f"--folds {args.folds}: use 0 (none) or ≥ 2")
+        # the estimator the law JSON was fitted with (its recorded hyper-parameters and support
+        # profile), refitted on each fold's training runs: the folds of `climb cv`
+        factory = functools.partial(type(law), **law.get_params())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ClimbWarning)
-            res = grouped_cross_validate(law.name, runs, args.folds, seed=args.seed)
+            res = cross_validate(factory, runs, args.folds, args.seed, fold_jobs=-1,
+                                 progress=sys.stderr.isatty())  # fmt: skip
         cv[law.name] = res
     report = build_report(
         runs,

@@ -16,6 +16,7 @@ effective ratio ``r``: :meth:`Law.effective_ratio`, :meth:`Law.ratio_from_loss`)
 from __future__ import annotations
 
 import inspect
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,47 @@ class Law(ABC):
         if self.eval_only_:
             out["eval_only"] = self.eval_only_
         out["params"] = self._params_json()
+        out["hyper"] = self._hyper_json()
         return out
+
+    def _hyper_json(self) -> dict[str, Any]:
+        """The hyper-parameters the law was fitted with, as JSON: every one that is a JSON value
+        (tuples as lists), except the run-time ones (:data:`RUNTIME_HYPER`). Objects are left out:
+        a support profile is in ``params`` (the term's frequencies) and comes back from there."""
+        out = {}
+        for k, v in self.get_params().items():
+            v = list(v) if isinstance(v, tuple) else v
+            if k not in RUNTIME_HYPER and _is_json_value(v):
+                out[k] = v
+        return out
+
+    def _restore_hyper(self, hyper: Any) -> None:
+        """Set the hyper-parameters a law JSON recorded (``"hyper"``; absent in laws saved before:
+        the defaults stay, apart from what the parameters imply), validated as at ``fit``."""
+        if hyper is None:
+            return
+        if not isinstance(hyper, dict):
+            raise ClimbError("law JSON: 'hyper' must be an object (hyper-parameter → value)")
+        current = self.get_params()
+        unknown = [k for k in hyper if k not in current]
+        if unknown:
+            raise ClimbError(
+                f"law JSON: 'hyper' has '{unknown[0]}', which is not a hyper-parameter of the "
+                f"{self.name} law (it has {', '.join(current)})"
+            )
+        for k, v in hyper.items():
+            setattr(
+                self, k, tuple(v) if isinstance(current[k], tuple) and isinstance(v, list) else v
+            )
+        try:
+            self._validate_hyper()
+        except ClimbError as exc:
+            raise ClimbError(f"law JSON: 'hyper': {exc}") from None
+
+    def clone(self) -> Self:
+        """An unfitted law with the same hyper-parameters (scikit-learn's ``clone``): the estimator
+        a cross-validation of this fitted or loaded law refits."""
+        return type(self)(**self.get_params())
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Self:
@@ -230,6 +271,7 @@ class Law(ABC):
         law = cls._from_params_json(list(sources), list(targets), params)
         law.sources_ = list(sources)
         law.targets_ = list(targets)
+        law._restore_hyper(obj.get("hyper"))
         return law
 
     def _params_json(self) -> dict[str, Any]:
@@ -254,6 +296,24 @@ class Law(ABC):
     def __repr__(self) -> str:
         state = "fitted" if hasattr(self, "sources_") else "unfitted"
         return f"<{type(self).__name__} {self.name!r} ({state})>"
+
+
+RUNTIME_HYPER = frozenset({"n_jobs", "backend"})
+"""Hyper-parameters that say how a fit runs, not what it fits: not stored in a law's JSON."""
+
+
+def _is_json_value(v: Any) -> bool:
+    """``v`` is a JSON value: None, bool, int, finite float, str, or lists / string-keyed dicts of
+    them."""
+    if v is None or isinstance(v, bool | int | str):
+        return True
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, list):
+        return all(_is_json_value(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _is_json_value(x) for k, x in v.items())
+    return False
 
 
 def json_array(params: dict[str, Any], key: str, shape: tuple[int, ...], law: str) -> np.ndarray:

@@ -58,6 +58,7 @@ class SupportedLaw(SupportOptions):
             self.support_ = SupportTerm.from_json(
                 params["support"], sources, targets, own, self.name
             )
+        self._restore_support(self.support_, sources, targets)
 
 
 SUPPORT_DEFAULTS: dict[str, Any] = {

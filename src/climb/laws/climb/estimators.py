@@ -327,6 +327,7 @@ class ClimbLaw(SupportOptions, Law):
                 params["support"], sources, targets, law.params_.own, cls.name
             )
         law.transfer = "linear" if law.params_.eta is None else "saturating"
+        law._restore_support(law.params_.support, sources, targets)
         law.diagnostics_ = Diagnostics()
         return law
 
@@ -554,6 +555,7 @@ class ClimbMSLLaw(SupportOptions, Law):
                 params["support"], sources, targets, law.params_.own, cls.name
             )
         law.transfer = "linear" if law.params_.eta is None else "saturating"
+        law._restore_support(law.params_.support, sources, targets)
         law.coef_ = coef
         law.diagnostics_ = Diagnostics()
         return law

@@ -339,6 +339,22 @@ class SupportOptions:
             self.name, self.support, self.support_count, self.support_gate, self.support_trace
         )
 
+    def _restore_support(
+        self, term: SupportTerm | None, sources: list[str], targets: list[str]
+    ) -> None:
+        """After loading a law JSON: the fitted term's profile, ``n0``, ``τ`` and ``T_0`` as the
+        hyper-parameters (``support`` None where the law has no term), so that the loaded law
+        refits (:meth:`~climb.laws.base.Law.clone`) the same way it was fitted."""
+        if term is None:
+            self.support = None
+            return
+        freq = dict(zip(sources, term.source_freq))
+        freq.update(zip(targets, term.target_freq))
+        self.support = SupportProfile(list(freq), np.array(list(freq.values())),
+                                      term.untrained_loss)  # fmt: skip
+        self.support_count, self.support_gate = term.n0, term.gate
+        self.support_trace = term.trace_tokens
+
     def _support_term(self, runs: Any) -> SupportTerm | None:
         """The term's fixed part (frequencies, ``n0``, ``τ``, ``T_0``) for ``runs`` (None without
         a profile)."""
