@@ -17,6 +17,14 @@ and a seen script; ``p ≥ 1%``):
   predicts each mixture's mean over seeds exactly, ``E|x − μ| = σ √(2/π)`` for normal noise; also
   measured without the normal assumption as ``√((k−1)/k) · mean |x_s − mean of the other seeds|``.
 
+With ``--law``, the demo's climb law (its laws stage's hyper-parameters: the corpus' unique tokens
+and byte-frequency support profile; 5 folds, whole training runs held out, seed 0) is
+cross-validated on the seed-0 proxies, and its out-of-fold predictions are scored by the same
+classes against seed 0 (the demo's CV) and against each cell's **mean over seeds** (the error of
+the law itself, with most of the seed noise averaged out: the mean of k seeds still carries
+``σ/√k``). Then the law is cross-validated on every seed's runs pooled (a mixture's seeds held out
+together) and scored the same way: does training each mixture with more seeds help the law?
+
 Compare with the law's cross-validated MAE on the same proxies (``benchmarks/law_variants.py``).
 Only the rows of this plan's runs are read from the store (it also holds two runs of a first trial
 whose mixtures were rounded to 3 decimals; they are ignored).
@@ -54,13 +62,15 @@ MIXTURES = {  # six of the default demo's 18 runs: four monolingual, two with a 
 """Replicate name → the demo plan's run id (the mixture is read from the demo's plan)."""
 
 
-def replicate_plan(demo_plan: Path, seeds: list[int]) -> Plan:
-    """The demo's plan (model, training, budgets) with the runs of :data:`MIXTURES` at each seed."""
+def replicate_plan(demo_plan: Path, seeds: list[int], every: bool = False) -> Plan:
+    """The demo's plan (model, training, budgets) with the runs of :data:`MIXTURES` (``every``:
+    all of the plan's runs) at each seed."""
     plan = Plan.load(demo_plan)
     demo = {r.run_id: r for r in plan.runs}
+    mixtures = {rid: rid for rid in demo} if every else MIXTURES
     plan.runs = [PlannedRun(f"{name}-s{seed}", demo[rid].mixture, demo[rid].tokens, "custom",
                             demo[rid].branches, seed)
-                 for seed in seeds for name, rid in MIXTURES.items()]  # fmt: skip
+                 for seed in seeds for name, rid in mixtures.items()]  # fmt: skip
     plan.design = {"purpose": "seed replicates of the default demo's proxies", "seeds": seeds}
     return plan
 
@@ -126,6 +136,58 @@ def floor(groups: dict[tuple, list[np.ndarray]], freq: np.ndarray) -> None:
               f"{sigma * np.sqrt(2 / np.pi):>14.3f} {np.mean(loso):>13.3f} {spread:>11.3f}")  # fmt: skip
 
 
+def cell_key(rt: RunTable, r: int, sources: list[str]) -> tuple:
+    mix = tuple(round(float(rt.p[r, rt.sources.index(s)]) if s in rt.sources else 0.0, 4)
+                for s in sources)  # fmt: skip
+    return mix, float(rt.tokens[r])
+
+
+def law_report(
+    demo: RunTable, reps: RunTable, groups: dict[tuple, list[np.ndarray]], freq: np.ndarray,
+    sources: list[str], jobs: int,
+) -> None:  # fmt: skip
+    """The demo's climb law, cross-validated on seed 0 and on every seed pooled, scored against
+    single seeds and against the cell means over seeds, by pair class."""
+    from climb.demo import DemoContext, DemoSettings, _support_hyper, grouped_cross_validate
+
+    ctx = DemoContext(DemoSettings(), Path("."), None, None, lambda _m: None, progress=False)
+    hyper = _support_hyper(ctx, demo)
+    pooled = RunTable.concat([demo, reps]) if len(reps) else demo
+    mixture_of = np.array([str(cell_key(pooled, r, sources)[0]) for r in range(len(pooled))])
+    print("\nthe demo's climb law (5-fold CV, a run's rows held out together), MAE in bits/byte:")
+    print(f"{'pairs':<24} {'n':>4} {'fit seed 0: vs seed 0':>22} {'vs mean':>8} "
+          f"{'fit all seeds: vs each':>23} {'vs mean':>8}")  # fmt: skip
+    cvs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        cvs["seed0"] = (demo, grouped_cross_validate("climb", demo, 5, seed=0, fold_jobs=jobs,
+                                                     **hyper))  # fmt: skip
+        cvs["pooled"] = (pooled, grouped_cross_validate("climb", pooled, 5, seed=0,
+                                                        groups=mixture_of, fold_jobs=jobs,
+                                                        **hyper))  # fmt: skip
+    for name, sel in CLASSES.items():
+        cols = []
+        n = 0
+        for rt, cv in cvs.values():
+            single, vs_mean = [], []
+            for r in range(len(rt)):
+                key = cell_key(rt, r, sources)
+                if key not in groups:
+                    continue
+                mean = np.mean(groups[key], axis=0)
+                p = np.array(key[0])
+                m = sel(p, gate(key[0], key[1], freq))
+                for k, t in enumerate(sources):
+                    kk = rt.targets.index(t)
+                    if m[k] and np.isfinite(rt.loss[r, kk]) and np.isfinite(cv.predictions[r, kk]):
+                        single.append(abs(cv.predictions[r, kk] - rt.loss[r, kk]))
+                        vs_mean.append(abs(cv.predictions[r, kk] - mean[k]))
+            cols += [np.mean(single), np.mean(vs_mean)]
+            n = n or len(single)
+        print(f"{name:<24} {n:>4} {cols[0]:>22.3f} {cols[1]:>8.3f} {cols[2]:>23.3f} "
+              f"{cols[3]:>8.3f}")  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", type=Path, default=HERE / "demo-default",
@@ -133,11 +195,21 @@ def main() -> int:
     ap.add_argument("--store", type=Path, default=HERE / "absent_noise" / "runs.db")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--all",
+        action="store_true",
+        help="replicate every run of the demo's plan, not only the six of MIXTURES",
+    )
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument(
+        "--law",
+        action="store_true",
+        help="also score the demo's climb law against single seeds and seed means",
+    )
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")  # fmt: skip
-    plan = replicate_plan(args.demo / "plan.yaml", args.seeds)
+    plan = replicate_plan(args.demo / "plan.yaml", args.seeds, args.all)
     if not args.report_only:
         args.store.parent.mkdir(parents=True, exist_ok=True)
         plan.save(args.store.parent / "plan.yaml")
@@ -155,6 +227,8 @@ def main() -> int:
           f"with ≥ 2 seeds; losses in bits/byte")  # fmt: skip
     profile = SupportProfile.from_corpus(Corpus.open(None), sources)  # the demo's corpus
     floor(groups, profile.rows(sources))
+    if args.law:
+        law_report(demo, reps, groups, profile.rows(sources), sources, args.workers)
     return 0
 
 
