@@ -96,6 +96,19 @@ def test_cross_validate_folds_in_processes_give_the_serial_result() -> None:
         cross_validate("climb", runs, folds=4, fold_jobs=0)
 
 
+def test_cross_validate_interrupted_stops_its_worker_processes() -> None:
+    import multiprocessing
+
+    _, runs = simulate(3, 40, noise=0.01, seed=5)
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt  # Ctrl-C after the first fold
+
+    with pytest.raises(KeyboardInterrupt):
+        cross_validate("climb", runs, folds=4, n_starts=1, fold_jobs=2, progress=interrupt)
+    assert multiprocessing.active_children() == []
+
+
 def test_observed_effective_ratio_inverts_the_law() -> None:
     truth, runs = simulate(4, 50, noise=0.0, seed=4)
     er = observed_effective_ratios(truth, runs)
