@@ -322,7 +322,6 @@ def grouped_cross_validate(
     from climb.laws import get_law
 
     g = np.array(runs.train_run) if groups is None else np.asarray(groups)
-    get_law(law_name, seed=seed, **hyper)  # fail early on bad hyper-parameters
     factory = functools.partial(get_law, law_name, seed=seed, **hyper)
     return cross_validate(factory, runs, folds, seed, groups=g, fold_jobs=fold_jobs)
 

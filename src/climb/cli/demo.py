@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import warnings
 from pathlib import Path
@@ -157,12 +156,11 @@ def run_report_cmd(args: argparse.Namespace) -> int:
     if args.folds:
         if args.folds < 2:
             raise ClimbError(f"--folds {args.folds}: use 0 (none) or ≥ 2")
-        # the estimator the law JSON was fitted with (its recorded hyper-parameters and support
-        # profile), refitted on each fold's training runs: the folds of `climb cv`
-        factory = functools.partial(type(law), **law.get_params())
+        # law.clone: the estimator the law JSON was fitted with (its recorded hyper-parameters
+        # and support profile), refitted on each fold's training runs: the folds of `climb cv`
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ClimbWarning)
-            res = cross_validate(factory, runs, args.folds, args.seed, fold_jobs=-1,
+            res = cross_validate(law.clone, runs, args.folds, args.seed, fold_jobs=-1,
                                  progress=sys.stderr.isatty())  # fmt: skip
         cv[law.name] = res
     report = build_report(

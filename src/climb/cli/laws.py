@@ -250,10 +250,10 @@ def run_cv(args: argparse.Namespace) -> int:
     make_law(name, transfer=args.transfer, budget_exponent=args.budget_exponent)  # fails early
     if args.corpus is not None:
         make_law(name, support=object())  # --corpus for a law without the term fails here
-    runs = read_runs(args.runs)
-    profile = support_profile(args.corpus, runs)
     if args.jobs == 0 or args.jobs < -1:
         raise ClimbError(f"--jobs must be ≥ 1 or -1 (one per CPU), got {args.jobs}")
+    runs = read_runs(args.runs)
+    profile = support_profile(args.corpus, runs)
     factory = functools.partial(make_law, name, seed=args.seed, transfer=args.transfer,
                                 support=profile, budget_exponent=args.budget_exponent)  # fmt: skip
     result = cross_validate(factory, runs, args.folds, args.seed, fold_jobs=args.jobs,
