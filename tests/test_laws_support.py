@@ -363,3 +363,18 @@ def test_a_bad_hyper_record_gets_one_line_errors(fitted: ClimbLaw) -> None:
         with pytest.raises(ClimbError) as err:
             ClimbLaw.from_json(bad)
         assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_law_saved_before_the_record_keeps_what_its_parameters_imply(case: tuple) -> None:  # type: ignore[type-arg]
+    _, profile, runs, _, _ = case
+    unique = {s: 1e7 for s in runs.sources}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        law = get_law("climb", seed=0, n_starts=1, support=profile, budget_exponent="free",
+                      unique_tokens=unique).fit(runs)  # fmt: skip
+    old = law.to_json()
+    del old["hyper"]
+    back = ClimbLaw.from_json(old).get_params()
+    assert back["budget_exponent"] == "free" and back["transfer"] == "saturating"
+    assert back["unique_tokens"] == unique and back["support"] is not None
+    assert back["n_starts"] == 2  # not implied by the parameters: the default

@@ -326,8 +326,13 @@ class ClimbLaw(SupportOptions, Law):
             law.params_.support = SupportTerm.from_json(
                 params["support"], sources, targets, law.params_.own, cls.name
             )
-        law.transfer = "linear" if law.params_.eta is None else "saturating"
-        law._restore_support(law.params_.support, sources, targets)
+        # what the parameters imply of the hyper-parameters (a JSON's "hyper" then sets them all)
+        P = law.params_
+        law.transfer = "linear" if P.eta is None else "saturating"
+        law.budget_exponent = "shared" if P.delta is None else "free"
+        if P.unique_tokens is not None:
+            law.unique_tokens = dict(zip(sources, P.unique_tokens.tolist()))
+        law._restore_support(P.support, sources, targets)
         law.diagnostics_ = Diagnostics()
         return law
 
