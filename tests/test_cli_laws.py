@@ -109,6 +109,20 @@ def test_cv_json_and_predictions(
     assert main(["cv", str(small), "--law", "climb", "--folds", "3", "--json", "--jobs", "1"]) == 0
     assert json.loads(capsys.readouterr().out) == out
     _expect_error(capsys, ["cv", str(small), "--jobs", "0"], "--jobs must be ≥ 1 or -1")
+    # repeated over three splits: each split is the single CV with its seed
+    assert main(["cv", str(small), "--folds", "3", "--repeats", "3", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["seeds"] == [0, 1, 2] and len(rep["per_split"]) == 3
+    assert rep["per_split"][0] == out
+    maes = [s["overall"]["mae"] for s in rep["per_split"]]
+    assert rep["overall"]["mae"]["mean"] == pytest.approx(np.mean(maes))
+    assert rep["by_share"]["main"]["n"] == out["by_share"]["main"]["n"]
+    assert main(["cv", str(small), "--folds", "3", "--repeats", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "repeated over 2 splits" in text and "mean ± std" in text
+    _expect_error(capsys, ["cv", str(small), "--repeats", "0"], "--repeats must be ≥ 1")
+    _expect_error(capsys, ["cv", str(small), "--repeats", "2", "--predictions", str(pred)],
+                  "use it with --repeats 1")  # fmt: skip
 
 
 def test_effective_ratio_outputs(

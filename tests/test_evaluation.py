@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 from climb.data.runs import RunTable
 from climb.errors import ClimbError
-from climb.evaluation.cv import cross_validate, kfold_indices
+from climb.evaluation.cv import cross_validate, kfold_indices, repeated_cross_validate
 from climb.evaluation.effective_ratio import observed_effective_ratios
 from climb.evaluation.metrics import evaluate, evaluate_predictions, target_metrics
 from climb.laws.climb import ClimbLaw, ClimbMSLLaw
@@ -94,6 +94,28 @@ def test_cross_validate_folds_in_processes_give_the_serial_result() -> None:
         cross_validate(lambda: ClimbLaw(n_starts=1), runs, folds=4, fold_jobs=2)
     with pytest.raises(ClimbError, match="n_jobs must be"):
         cross_validate("climb", runs, folds=4, fold_jobs=0)
+
+
+def test_repeated_cross_validation_is_cross_validation_per_seed() -> None:
+    _, runs = simulate(3, 30, noise=0.01, seed=6)
+    rep = repeated_cross_validate("climb", runs, folds=3, seeds=[3, 4], n_starts=1, fold_jobs=2)
+    assert rep.seeds == [3, 4] and [c.seed for c in rep.splits] == [3, 4]
+    for c, seed in zip(rep.splits, (3, 4)):
+        one = cross_validate("climb", runs, folds=3, seed=seed, n_starts=1)
+        np.testing.assert_array_equal(c.predictions, one.predictions)
+        np.testing.assert_array_equal(c.fold, one.fold)
+    assert not np.array_equal(rep.splits[0].fold, rep.splits[1].fold)
+    sp = rep.spread()
+    maes = [c.overall["mae"] for c in rep.splits]
+    assert sp["overall"]["mae"]["mean"] == pytest.approx(np.mean(maes))
+    assert sp["overall"]["mae"]["std"] == pytest.approx(np.std(maes, ddof=1))
+    assert sp["overall"]["mae"]["min"] == min(maes) and sp["overall"]["mae"]["max"] == max(maes)
+    main = [c.by_share["main"]["mae"] for c in rep.splits]
+    assert sp["by_share"]["main"]["mean"] == pytest.approx(np.mean(main))
+    assert sp["by_share"]["main"]["n"] == rep.splits[0].by_share["main"]["n"]
+    assert len(rep.to_json()["per_split"]) == 2 and "over 2 splits" in rep.summary_lines()[0]
+    with pytest.raises(ClimbError, match="at least one seed"):
+        repeated_cross_validate("climb", runs, folds=3, seeds=[])
 
 
 def test_cross_validate_interrupted_stops_its_worker_processes() -> None:

@@ -78,6 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=-1,
                    help="fit the folds in parallel processes (default -1: one per CPU, at most "
                    "--folds; 1: serially; the result is the same for any value)")  # fmt: skip
+    p.add_argument("--repeats", type=int, default=1,
+                   help="repeat the CV over this many splits into folds (seeds --seed, "
+                   "--seed+1, …) and report the mean ± std [min, max] of the MAE over them, "
+                   "overall and by own share (default 1)")  # fmt: skip
     p.add_argument("--transfer", choices=TRANSFERS,
                    help="climb-family laws: saturating (default) or linear transfer")  # fmt: skip
     p.add_argument("--budget-exponent", choices=("shared", "free"), help=BUDGET_HELP)
@@ -244,7 +248,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_cv(args: argparse.Namespace) -> int:
-    from climb.evaluation.cv import cross_validate
+    from climb.evaluation.cv import repeated_cross_validate
 
     name = args.law
     make_law(name, transfer=args.transfer, budget_exponent=args.budget_exponent)  # fails early
@@ -252,12 +256,29 @@ def run_cv(args: argparse.Namespace) -> int:
         make_law(name, support=object())  # --corpus for a law without the term fails here
     if args.jobs == 0 or args.jobs < -1:
         raise ClimbError(f"--jobs must be ≥ 1 or -1 (one per CPU), got {args.jobs}")
+    if args.repeats < 1:
+        raise ClimbError(f"--repeats must be ≥ 1, got {args.repeats}")
+    if args.repeats > 1 and args.predictions:
+        raise ClimbError("--predictions writes one split's predictions: use it with --repeats 1")
     runs = read_runs(args.runs)
     profile = support_profile(args.corpus, runs)
     factory = functools.partial(make_law, name, seed=args.seed, transfer=args.transfer,
                                 support=profile, budget_exponent=args.budget_exponent)  # fmt: skip
-    result = cross_validate(factory, runs, args.folds, args.seed, fold_jobs=args.jobs,
-                            progress=sys.stderr.isatty())  # fmt: skip
+    seeds = list(range(args.seed, args.seed + args.repeats))
+    repeated = repeated_cross_validate(factory, runs, args.folds, seeds, fold_jobs=args.jobs,
+                                       progress=sys.stderr.isatty())  # fmt: skip
+    repeated.law = name
+    if args.repeats > 1:
+        for split in repeated.splits:
+            split.law = name
+        if args.json:
+            _print_json(repeated.to_json())
+        else:
+            print(f"{name} law, {args.folds}-fold cross-validation on {len(runs)} runs, repeated "
+                  f"over {args.repeats} splits")  # fmt: skip
+            print("\n".join(repeated.summary_lines()))
+        return 0
+    result = repeated.splits[0]
     result.law = name
     if args.predictions:
         out = _check_out(args.predictions, (".csv",), "--predictions")

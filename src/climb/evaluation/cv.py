@@ -15,8 +15,9 @@ and holding out only some of them would leak the held-out run into the fit.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,32 +190,109 @@ def cross_validate(
     1. Every fold is fitted with one BLAS thread in every mode, so the result does not depend on
     ``fold_jobs``. ``progress``: ``True`` shows a progress bar of the folds on stderr; a callable
     gets ``(done, folds)`` after each fold."""
+    return repeated_cross_validate(law, runs, folds, [seed], groups, fold_jobs=fold_jobs,
+                                   progress=progress, **hyper).splits[0]  # fmt: skip
+
+
+@dataclass
+class RepeatedCV:
+    """Cross-validation repeated over several seeded splits of the runs into folds: one
+    :class:`CVResult` per seed (``splits``), and how much the metrics move between splits."""
+
+    law: str
+    seeds: list[int]
+    splits: list[CVResult]
+
+    def spread(self) -> dict[str, Any]:
+        """``{"overall": {metric: stats}, "by_share": {class: stats}}`` over the splits, with
+        ``stats = {"mean", "std", "min", "max"}`` (``std`` with ``n − 1``; 0 for one split) and,
+        by share, ``n`` (cells per split)."""
+
+        def stats(values: list[float]) -> dict[str, float]:
+            v = np.array(values, dtype=float)
+            v = v[np.isfinite(v)]
+            if not v.size:
+                return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan}
+            sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
+            return {"mean": float(v.mean()), "std": sd, "min": float(v.min()),
+                    "max": float(v.max())}  # fmt: skip
+
+        overall = {m: stats([c.overall.get(m, math.nan) for c in self.splits])
+                   for m in ("mae", "spearman")}  # fmt: skip
+        share = {k: {**stats([c.by_share[k]["mae"] for c in self.splits]),
+                     "n": int(self.splits[0].by_share[k]["n"])} for k in SHARE_CLASSES}  # fmt: skip
+        return {"overall": overall, "by_share": share}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"law": self.law, "folds": self.splits[0].folds, "seeds": list(self.seeds),
+                **self.spread(), "per_split": [c.to_json() for c in self.splits]}  # fmt: skip
+
+    def summary_lines(self) -> list[str]:
+        """Mean ± std [min, max] over the splits of the MAE, overall and by own share."""
+        sp = self.spread()
+        names = {"zero": "p = 0", "trace": f"0 < p < {TRACE_SHARE:.0%}",
+                 "main": f"p ≥ {TRACE_SHARE:.0%}"}  # fmt: skip
+
+        def line(label: str, st: dict[str, float]) -> str:
+            return (f"  {label:<12} {st['mean']:.4f} ± {st['std']:.4f} "
+                    f"[{st['min']:.4f}, {st['max']:.4f}]")  # fmt: skip
+
+        out = [f"MAE over {len(self.seeds)} splits (seeds {self.seeds[0]}–{self.seeds[-1]}): "
+               "mean ± std [min, max]", line("overall", sp["overall"]["mae"])]  # fmt: skip
+        out += [line(f"{names[k]} (n {sp['by_share'][k]['n']})", sp["by_share"][k])
+                for k in SHARE_CLASSES if sp["by_share"][k]["n"]]  # fmt: skip
+        return out
+
+
+def repeated_cross_validate(
+    law: str | LawFactory,
+    runs: RunTable,
+    folds: int = 5,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    groups: str | np.ndarray | None = "auto",
+    *,
+    fold_jobs: int | None = 1,
+    progress: bool | ProgressFn | None = None,
+    **hyper: Any,
+) -> RepeatedCV:
+    """:func:`cross_validate` once per seed in ``seeds``: each seed a different split of the runs
+    into ``folds`` folds, the law the same in every split. Every fold of every split is one task
+    of one pool (``fold_jobs`` processes; ``progress`` counts ``folds × len(seeds)`` fits); each
+    split is exactly :func:`cross_validate` with its seed."""
     jobs = check_jobs(fold_jobs)
+    seeds = [int(x) for x in seeds]
+    if not seeds:
+        raise ClimbError("repeated cross-validation needs at least one seed")
+    parallel = min(jobs, int(folds) * len(seeds)) > 1
     if isinstance(law, str):
         name = law
         get_law(name, **hyper)  # fail early on an unknown name or bad hyper-parameters
-        options = serial_law_options(name, hyper) if min(jobs, int(folds)) > 1 else dict(hyper)
+        options = serial_law_options(name, hyper) if parallel else dict(hyper)
         factory: LawFactory = functools.partial(get_law, name, **options)
     else:
         factory = law
         name = getattr(factory(), "name", "law")
-    fold = fold_assignment(runs, int(folds), seed, groups)
-    if min(jobs, int(folds)) > 1:
+    if parallel:
         check_picklable(factory, "the law factory")
-    tasks = [(factory, runs.subset(fold != f), runs.subset(fold == f)) for f in range(int(folds))]
-    fold_pred = process_map(_fit_fold, tasks, jobs, progress, f"cv {name} folds")
-    pred = np.full(runs.loss.shape, np.nan)
-    fold_metrics: list[Evaluation] = []
-    for f, (p, (_, _, test_runs)) in enumerate(zip(fold_pred, tasks)):
-        pred[fold == f] = p
-        fold_metrics.append(evaluate_predictions(p, test_runs.loss, list(runs.targets)))
-    metrics = evaluate_predictions(pred, runs.loss, list(runs.targets))
-    return CVResult(
-        law=name, folds=int(folds), seed=int(seed), fold=fold, predictions=pred,
-        observed=runs.loss.copy(), targets=list(runs.targets), run=list(runs.run),
-        metrics=metrics, fold_metrics=fold_metrics,
-        by_share=mae_by_share(pred, runs.loss, own_shares(runs)),
-    )  # fmt: skip
+    assign = [fold_assignment(runs, int(folds), seed, groups) for seed in seeds]
+    tasks = [(factory, runs.subset(fold != f), runs.subset(fold == f))
+             for fold in assign for f in range(int(folds))]  # fmt: skip
+    preds = process_map(_fit_fold, tasks, jobs, progress, f"cv {name} folds")
+    splits = []
+    for i, (seed, fold) in enumerate(zip(seeds, assign)):
+        pred = np.full(runs.loss.shape, np.nan)
+        fold_metrics: list[Evaluation] = []
+        for f in range(int(folds)):
+            p, (_, _, test_runs) = preds[i * int(folds) + f], tasks[i * int(folds) + f]
+            pred[fold == f] = p
+            fold_metrics.append(evaluate_predictions(p, test_runs.loss, list(runs.targets)))
+        splits.append(CVResult(
+            law=name, folds=int(folds), seed=seed, fold=fold, predictions=pred,
+            observed=runs.loss.copy(), targets=list(runs.targets), run=list(runs.run),
+            metrics=evaluate_predictions(pred, runs.loss, list(runs.targets)),
+            fold_metrics=fold_metrics, by_share=mae_by_share(pred, runs.loss, own_shares(runs)),
+        ))  # fmt: skip
+    return RepeatedCV(name, seeds, splits)
 
 
 def _fit_fold(task: tuple[LawFactory, RunTable, RunTable]) -> np.ndarray:
@@ -242,9 +320,11 @@ __all__ = [
     "SHARE_CLASSES",
     "TRACE_SHARE",
     "CVResult",
+    "RepeatedCV",
     "cross_validate",
     "fold_assignment",
     "kfold_indices",
     "mae_by_share",
     "own_shares",
+    "repeated_cross_validate",
 ]
