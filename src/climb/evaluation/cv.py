@@ -234,7 +234,7 @@ class RepeatedCV:
                  "main": f"p ≥ {TRACE_SHARE:.0%}"}  # fmt: skip
 
         def line(label: str, st: dict[str, float]) -> str:
-            return (f"  {label:<12} {st['mean']:.4f} ± {st['std']:.4f} "
+            return (f"  {label:<18} {st['mean']:.4f} ± {st['std']:.4f} "
                     f"[{st['min']:.4f}, {st['max']:.4f}]")  # fmt: skip
 
         out = [f"MAE over {len(self.seeds)} splits (seeds {self.seeds[0]}–{self.seeds[-1]}): "
