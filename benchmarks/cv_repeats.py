@@ -1,11 +1,12 @@
 """How much the demo's cross-validated errors move with the split of the runs into folds.
 
     python benchmarks/cv_repeats.py                          # fresh default demo, 10 splits
-    python benchmarks/cv_repeats.py --runs RUNS.db --repeats 5 --laws climb isolated
+    python benchmarks/cv_repeats.py --scenario transfer --laws climb climb-msl isolated
 
 The README quotes each law's CV error from one split (seed 0). Here every law of the demo's laws
 stage (the stage's hyper-parameters: the corpus' unique tokens and byte-frequency support profile
-of the embedded corpus; 5 folds, a training run's rows held out together) is cross-validated over
+of the embedded corpus, or with ``--scenario transfer`` the transfer demo's runs and derived corpus
+with Catalan capped, as ``bootstrap.py`` builds them; 5 folds, a training run's rows held out together) is cross-validated over
 ``--repeats`` splits (seeds 0, 1, …; :func:`climb.evaluation.cv.repeated_cross_validate`, the law
 the same in each). Printed per law: the MAE's mean ± std [min, max] over the splits, overall and
 by the target's own share; then, per pair of laws, in how many splits the first has the lower
@@ -22,12 +23,12 @@ import itertools
 import os
 import platform
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from climb.data.runs import RunTable
 from climb.data.store import RunStore
 from climb.demo import DemoContext, DemoSettings, _support_hyper
 from climb.errors import ClimbWarning
@@ -40,6 +41,8 @@ HERE = Path(__file__).resolve().parent / "output"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=HERE / "demo-fresh-2026-12-01" / "runs.db")
+    ap.add_argument("--scenario", choices=("transfer",),
+                    help="the transfer demo's runs and corpus instead of --runs")  # fmt: skip
     ap.add_argument("--laws", nargs="+",
                     default=["climb", "climb-msl", "isolated", "msl", "dml", "regression"])  # fmt: skip
     ap.add_argument("--repeats", type=int, default=10)
@@ -49,10 +52,18 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")  # fmt: skip
     warnings.simplefilter("ignore", ClimbWarning)
-    with RunStore(args.runs, create=False) as rs:
-        runs: RunTable = rs.to_run_table()
-    ctx = DemoContext(DemoSettings(), Path("."), None, None, lambda _m: None, progress=False)
-    stage = _support_hyper(ctx, runs)
+    if args.scenario:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bootstrap import STORES, demo_case
+
+        tmp = tempfile.TemporaryDirectory()
+        case = demo_case(args.scenario, Path(tmp.name))
+        runs, stage, args.runs = case.runs, case.hyper, STORES[args.scenario]
+    else:
+        with RunStore(args.runs, create=False) as rs:
+            runs = rs.to_run_table()
+        ctx = DemoContext(DemoSettings(), Path("."), None, None, lambda _m: None, progress=False)
+        stage = _support_hyper(ctx, runs)
     seeds = list(range(args.repeats))
     groups = np.array(runs.train_run)
     print(f"runs: {os.path.relpath(args.runs)} ({len(runs)} rows, {runs.n_train_runs} training "
