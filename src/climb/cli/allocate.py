@@ -13,7 +13,7 @@ from climb.allocation.constraints import Constraints
 from climb.allocation.plan import AllocationPlan, plan_allocation
 from climb.allocation.problem import read_unique_tokens
 from climb.allocation.solve import METHODS, OBJECTIVES
-from climb.cli.parsing import parse_tokens, read_bounds, read_weights
+from climb.cli.parsing import check_process_count, parse_tokens, read_bounds, read_weights
 from climb.errors import ClimbError
 from climb.exports import FORMATS, Mixture, read_paths, read_tokens_per_example, write_export
 
@@ -110,8 +110,7 @@ def run_allocate(args: argparse.Namespace) -> int:
         )
     if args.bootstrap and not args.runs:
         raise ClimbError("--bootstrap needs --runs (the proxy runs to refit the law on)")
-    if args.jobs == 0 or args.jobs < -1:
-        raise ClimbError(f"--jobs must be ≥ 1 or -1 (one per CPU), got {args.jobs}")
+    check_process_count(args.jobs)
     if args.metric_law:
         return _run_mixed(args, names)
     msl_law = None

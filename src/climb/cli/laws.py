@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from climb.cli.parsing import check_process_count
 from climb.data.runs import RunTable
 from climb.errors import ClimbError
 from climb.laws import LAWS, law_class, load_law
@@ -254,8 +255,7 @@ def run_cv(args: argparse.Namespace) -> int:
     make_law(name, transfer=args.transfer, budget_exponent=args.budget_exponent)  # fails early
     if args.corpus is not None:
         make_law(name, support=object())  # --corpus for a law without the term fails here
-    if args.jobs == 0 or args.jobs < -1:
-        raise ClimbError(f"--jobs must be ≥ 1 or -1 (one per CPU), got {args.jobs}")
+    check_process_count(args.jobs)
     if args.repeats < 1:
         raise ClimbError(f"--repeats must be ≥ 1, got {args.repeats}")
     if args.repeats > 1 and args.predictions:

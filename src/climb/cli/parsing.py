@@ -39,6 +39,13 @@ def parse_tokens(text: str, option: str = "--tokens") -> int:
     return round(value)
 
 
+def check_process_count(jobs: int, option: str = "--jobs") -> int:
+    """A process-count option: ``≥ 1``, or ``-1`` for one per CPU (one-line error otherwise)."""
+    if jobs == 0 or jobs < -1:
+        raise ClimbError(f"{option} must be ≥ 1 or -1 (one per CPU), got {jobs}")
+    return jobs
+
+
 def parse_mapping(spec: str, option: str) -> dict[str, str]:
     """``"en=2,de=1"`` → ``{"en": "2", "de": "1"}`` (one-line error naming ``option``)."""
     out: dict[str, str] = {}
