@@ -272,7 +272,7 @@ def test_trace_gate_is_exact_beyond_30_T0_and_blends_trace_shares(fitted: ClimbL
     np.testing.assert_allclose(sup.gate_weight(mixes, d)[:, 2], expect, rtol=1e-12)
     climb_all = P.loss_from_ratio(P.effective_ratio(mixes, d), d)
     G = sup.unsupported_loss(climb_all, mixes, d)[:, 2]
-    s3 = (1 - expect) * np.minimum(climb_all[:, 2], 8.0) + expect * G
+    s3 = (1 - expect) * np.minimum(climb_all[:, 2], sup.seen_ceiling()[2]) + expect * G
     np.testing.assert_allclose(fitted.predict(mixes, d)[:, 2], s3, rtol=1e-12)
     # a language whose bytes the others cover gets no trace gate: s1 next to s2 (shared block)
     covered = SupportTerm(**{**vars(sup), "source_freq": np.vstack([F[1], F[1], F[2], F[3]]),

@@ -59,8 +59,9 @@ class DataMixingLaw(SupportedLaw, Law):
         n_starts: starts of the multi-start least squares (≥ 1).
         seed: seed of the random starts.
         n_jobs: parallel per-target fits (``1`` serial, ``-1`` every CPU).
-        support, support_count, support_gate, support_trace: the support-aware term for
-            languages a run leaves out or holds at a trace share (:mod:`climb.laws.supported`;
+        support, support_count, support_gate, support_trace, support_ceiling: the
+            support-aware term for languages a run leaves out or holds at a trace share
+            (:mod:`climb.laws.supported`;
             ``support=None``: none).
 
     Fitted attributes: ``c_`` (T,), ``k_`` (T,), ``t_`` (T, S) with ``Σ_j t_ij = 0``;
@@ -81,6 +82,7 @@ class DataMixingLaw(SupportedLaw, Law):
         support_count: float = SUPPORT_DEFAULTS["support_count"],
         support_gate: float = SUPPORT_DEFAULTS["support_gate"],
         support_trace: float | None = SUPPORT_DEFAULTS["support_trace"],
+        support_ceiling: bool = SUPPORT_DEFAULTS["support_ceiling"],
     ) -> None:
         self.n_jobs = n_jobs
         self.huber_delta = huber_delta
@@ -90,6 +92,7 @@ class DataMixingLaw(SupportedLaw, Law):
         self.support_count = support_count
         self.support_gate = support_gate
         self.support_trace = support_trace
+        self.support_ceiling = support_ceiling
 
     def fit(self, runs: RunTable) -> Self:
         """Fit each target's ``(c_i, k_i, t_i·)`` on its measured runs; returns ``self``."""

@@ -63,8 +63,9 @@ class MSLLaw(SupportedLaw, Law):
         n_starts: starts of the multi-start least squares (≥ 1).
         seed: seed of the random starts.
         n_jobs: parallel per-target fits (``1`` serial, ``-1`` every CPU).
-        support, support_count, support_gate, support_trace: the support-aware term for
-            languages a run leaves out or holds at a trace share (:mod:`climb.laws.supported`;
+        support, support_count, support_gate, support_trace, support_ceiling: the
+            support-aware term for languages a run leaves out or holds at a trace share
+            (:mod:`climb.laws.supported`;
             ``support=None``: none).
 
     Fitted attributes (arrays over ``targets_``): ``E_``, ``A_``, ``alpha_``, ``B_``, ``beta_``,
@@ -87,11 +88,13 @@ class MSLLaw(SupportedLaw, Law):
         support_count: float = SUPPORT_DEFAULTS["support_count"],
         support_gate: float = SUPPORT_DEFAULTS["support_gate"],
         support_trace: float | None = SUPPORT_DEFAULTS["support_trace"],
+        support_ceiling: bool = SUPPORT_DEFAULTS["support_ceiling"],
     ) -> None:
         self.support = support
         self.support_count = support_count
         self.support_gate = support_gate
         self.support_trace = support_trace
+        self.support_ceiling = support_ceiling
         self.families = dict(families) if families else None
         self.n_jobs = n_jobs
         self.p_floor = p_floor

@@ -73,8 +73,9 @@ class RegressionLaw(SupportedLaw, Law):
         num_threads: LightGBM threads (small, for determinism and shared machines).
         seed: seed of the validation split and of LightGBM.
         n_jobs: targets fitted in parallel (threads; ``1`` serial, ``-1`` every CPU).
-        support, support_count, support_gate, support_trace: the support-aware term for
-            languages a run leaves out or holds at a trace share (:mod:`climb.laws.supported`;
+        support, support_count, support_gate, support_trace, support_ceiling: the
+            support-aware term for languages a run leaves out or holds at a trace share
+            (:mod:`climb.laws.supported`;
             ``support=None``: none; the term is fitted on the boosters' in-sample predictions).
 
     Fitted attributes: ``features_`` (feature names), ``boosters_`` (one ``lightgbm.Booster``
@@ -100,11 +101,13 @@ class RegressionLaw(SupportedLaw, Law):
         support_count: float = SUPPORT_DEFAULTS["support_count"],
         support_gate: float = SUPPORT_DEFAULTS["support_gate"],
         support_trace: float | None = SUPPORT_DEFAULTS["support_trace"],
+        support_ceiling: bool = SUPPORT_DEFAULTS["support_ceiling"],
     ) -> None:
         self.support = support
         self.support_count = support_count
         self.support_gate = support_gate
         self.support_trace = support_trace
+        self.support_ceiling = support_ceiling
         self.n_jobs = n_jobs
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate

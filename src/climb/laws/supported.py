@@ -32,10 +32,11 @@ from climb.laws.climb.support import (
 class SupportedLaw(SupportOptions):
     """Mixin of a :class:`~climb.laws.base.Law` with the optional support-aware term.
 
-    The law's ``__init__`` stores ``support``, ``support_count``, ``support_gate`` and
-    ``support_trace`` (keyword hyper-parameters, :data:`SUPPORT_DEFAULTS`); its ``fit`` ends with
-    :meth:`_fit_support`; its ``_predict`` returns :meth:`_supported` of its own prediction; its
-    JSON adds :meth:`_support_json` and reads it back with :meth:`_load_support`.
+    The law's ``__init__`` stores ``support``, ``support_count``, ``support_gate``,
+    ``support_trace`` and ``support_ceiling`` (keyword hyper-parameters,
+    :data:`SUPPORT_DEFAULTS`); its ``fit`` ends with :meth:`_fit_support`; its ``_predict``
+    returns :meth:`_supported` of its own prediction; its JSON adds :meth:`_support_json` and
+    reads it back with :meth:`_load_support`.
     """
 
     support_: SupportTerm | None = None
@@ -66,6 +67,7 @@ SUPPORT_DEFAULTS: dict[str, Any] = {
     "support_count": SEEN_COUNT,
     "support_gate": UNSEEN_GATE,
     "support_trace": TRACE_TOKENS,
+    "support_ceiling": True,
 }
 """The support hyper-parameters' defaults (as for the climb family)."""
 

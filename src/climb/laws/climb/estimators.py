@@ -112,9 +112,11 @@ class ClimbLaw(SupportOptions, Law):
         budget_exponent: ``"shared"`` (``B (r D)^(-β)``: the loss depends on the effective tokens
             ``r·D``, CLIMB.md §1) or ``"free"`` (``B r^(-β) D^(-δ)``, ``δ`` fitted where the runs
             span ≥ 2 token budgets; docs/method.md §3).
-        support, support_count, support_gate, support_trace: the support-aware term
-            (:mod:`~climb.laws.climb.support`): a :class:`SupportProfile` of the corpus (None: no
-            term), ``n0``, ``τ`` and the trace gate's ``T_0`` in tokens (None: no trace gate).
+        support, support_count, support_gate, support_trace, support_ceiling: the support-aware
+            term (:mod:`~climb.laws.climb.support`): a :class:`SupportProfile` of the corpus
+            (None: no term), ``n0``, ``τ``, the trace gate's ``T_0`` in tokens (None: no trace
+            gate) and whether the seen part is bounded by fitted ceilings ``C_i`` (False: by
+            ``L_0``, as before).
 
     Fitted attributes: ``params_`` (:class:`ClimbParams`), ``W_``, ``E_``, ``A_``, ``alpha_``,
     ``B_``, ``beta_``, ``kappa_``, ``eta_`` (all 1 when linear), ``tokens_ref_``,
@@ -148,6 +150,7 @@ class ClimbLaw(SupportOptions, Law):
         support_count: float = SEEN_COUNT,
         support_gate: float = UNSEEN_GATE,
         support_trace: float | None = TRACE_TOKENS,
+        support_ceiling: bool = True,
         unique_tokens: Mapping[str, float] | None = None,
         repetition: float | Literal["auto"] = "auto",
     ) -> None:
@@ -168,6 +171,7 @@ class ClimbLaw(SupportOptions, Law):
         self.support_count = support_count
         self.support_gate = support_gate
         self.support_trace = support_trace
+        self.support_ceiling = support_ceiling
         self.unique_tokens = unique_tokens
         self.repetition = repetition
 
@@ -415,6 +419,7 @@ class ClimbMSLLaw(SupportOptions, Law):
         support_count: float = SEEN_COUNT,
         support_gate: float = UNSEEN_GATE,
         support_trace: float | None = TRACE_TOKENS,
+        support_ceiling: bool = True,
     ) -> None:
         self.seed = seed
         self.n_starts = n_starts
@@ -432,6 +437,7 @@ class ClimbMSLLaw(SupportOptions, Law):
         self.support_count = support_count
         self.support_gate = support_gate
         self.support_trace = support_trace
+        self.support_ceiling = support_ceiling
 
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())

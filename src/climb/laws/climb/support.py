@@ -11,10 +11,10 @@ in source ``j``'s text (a :class:`SupportProfile`), the *unseen mass* of ``i`` i
 
 A text whose items are partly unseen is out of distribution as a whole (its seen bytes come in
 unseen contexts), so the *gate* ``s_i = min(1, u_i / τ)`` reaches 1 once a fraction ``τ`` of the
-text is unseen. The loss splits into the climb law (at most the untrained loss ``L_0``) and the
-unsupported loss ``G``:
+text is unseen. The loss splits into the climb law (at most the ceiling ``C_i ≤ L_0``, below)
+and the unsupported loss ``G``:
 
-    L_i = (1 − s_i) · min(L_i^climb, L_0) + s_i · G_i(p, D)
+    L_i = (1 − s_i) · min(L_i^climb, C_i) + s_i · G_i(p, D)
     G_i(p, D) = min(g_0i + g_1i ln(D / D_ref) + g_2i (L_0 − ℓ̄(p, D)), 2 L_0)
 
 ``ℓ̄(p, D) = Σ_j p_j min(L_j^climb, L_0) / Σ_j p_j`` over the trained sources that are targets
@@ -22,6 +22,18 @@ unsupported loss ``G``:
 that predicts its own text confidently pays more where it is wrong. ``g_1i, g_2i ≥ 0``.
 Where ``p_i = 0`` the predicted loss is bounded by ``2 L_0`` (``L_0 = log2 V`` bits per item:
 8 bits per byte).
+
+*Ceilings of the seen part* (``support_ceiling=True``, the default). Where a run leaves ``i`` out
+but knows its script (``s_i ≈ 0``) the prediction is the climb law's through transfer alone, and
+where no proxy identifies the donors' transfer to ``i``, ``r_i`` hits its floor and the climb part
+explodes, while such models measure a few bits above the trained loss. So
+
+    C_i = min(C, max{L_i measured where p_i = 0 and s_i < 1/2}) ≤ L_0     (L_0 where none)
+
+with the shared ``C`` fitted with ``G`` (:func:`fit_ceiling`). The term then covers every target a
+row leaves out (``p_i = 0``, evaluation-only targets included) even where ``s_i = 0``. Without
+ceilings (``support_ceiling=False``, laws saved before them) ``C_i = L_0`` and only ``s_i > 0``
+pairs are touched.
 
 *Trace shares.* A language seen for only a few hundred tokens is still mostly unsupported (a
 byte-level proxy scores 9.5–10.7 bits/byte on Russian or Korean at 0.1% of 300k tokens), which the
@@ -35,12 +47,14 @@ whose bytes the other sources cover (French next to English) gets none. Beyond `
 tokens, and without ``T_0``, ``s_i = 0`` and ``L_i = L_i^climb`` exactly (in particular when
 every language has at least ``30 T_0`` tokens).
 
-The climb part is fitted exactly as without the term (so every prediction with ``s_i = 0`` is
-unchanged); then one ``(g_0, g_1, g_2)``, shared by all targets, is fitted by bounded least
-squares on the runs' (row, target) pairs with ``s > 0`` ``n0``, ``τ`` and the ``ℓ̄`` feature were selected by cross-validation on three sets of
-multilingual proxies, ``T_0`` on the demos' proxies and checked on trace-share runs trained
-afterwards (docs/laws.md). The JSON keeps one ``(g_0i, g_1i, g_2i)``
-per target. (A per-target ``G_i`` fitted jointly with the climb parameters predicted held-out
+The climb part is fitted exactly as without the term (so every prediction where the language has
+a share beyond the trace gate is unchanged); then one ``(g_0, g_1, g_2)``, shared by all targets,
+is fitted by bounded least squares on the runs' (row, target) pairs with ``s > 0``, at each ``C``
+of a grid when the law has ceilings. ``n0``, ``τ`` and the ``ℓ̄`` feature were selected by
+cross-validation on three sets of multilingual proxies, ``T_0`` on the demos' proxies and checked
+on trace-share runs trained afterwards, the ceilings on the demos' proxies and checked on their
+replicate seeds (docs/laws.md). The JSON keeps one ``(g_0i, g_1i, g_2i)`` and ``C_i`` per
+target. (A per-target ``G_i`` fitted jointly with the climb parameters predicted held-out
 runs worse: docs/laws.md.)
 """
 
@@ -48,7 +62,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -68,6 +82,13 @@ TRACE_TOKENS: float | None = 1000.0
 """Default ``T_0`` of the trace gate, in the runs' tokens (``None``: no trace gate): chosen on the
 demos' own proxies, validated on trace-share runs trained afterwards (benchmarks/trace_shares.py,
 docs/laws.md)."""
+
+SEEN_PART = 0.5
+"""A left-out target's measured loss bounds its seen part (:func:`measured_ceiling`) where its
+gate is below this (the seen part is most of the prediction)."""
+
+CEILING_GRID = 61
+"""Values of the shared ceiling ``C`` tried in ``[L_0/4, L_0]`` (0.1 bit apart for bytes)."""
 
 TRACE_CUTOFF = 30.0
 """The trace gate is exactly 0 once a target's own tokens exceed ``30 T_0`` (``e^(-30) ≈ 1e-13``):
@@ -173,6 +194,7 @@ class SupportTerm:
     g2: np.ndarray | None = None  # (T,); None: 0 (laws saved before the ℓ̄ feature)
     gate: float = 1.0  # τ; 1: the gate is the unseen mass itself (laws saved before the gate)
     trace_tokens: float | None = None  # T_0 of the trace gate; None: none (laws saved before it)
+    ceiling: np.ndarray | None = None  # (T,) C_i of the seen part; None: L_0 (laws saved before it)
 
     def __post_init__(self) -> None:
         if self.g2 is None:
@@ -239,13 +261,31 @@ class SupportTerm:
         return np.minimum(g, 2 * self.untrained_loss)
 
     def apply(self, loss: np.ndarray, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
-        """``(1 − s) min(L, L_0) + s G(p, D)`` where ``s > 0``; ``loss`` unchanged elsewhere."""
+        """``(1 − s) min(L, C) + s G(p, D)`` on the term's pairs (:meth:`covers`; ``C``: the
+        ceilings ``C_i``, or ``L_0`` without them); ``loss`` unchanged elsewhere."""
         s = self.gate_weight(p, tokens)
-        if not s.any():
+        on = self.covers(p, s)
+        if not on.any():
             return loss
-        mixed = (1 - s) * np.minimum(loss, self.untrained_loss)
+        mixed = (1 - s) * np.minimum(loss, self.seen_ceiling())
         mixed = mixed + s * self.unsupported_loss(loss, p, tokens)
-        return np.where(s > 0, mixed, loss)
+        return np.where(on, mixed, loss)
+
+    def covers(self, p: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """The (row, target) pairs the term predicts, given their gates ``s``: ``s > 0``, and with
+        ceilings also every target the row leaves out (``p_i = 0``, evaluation-only targets
+        included), whose seen part is then bounded by ``C_i`` even where its whole text is seen
+        (``s = 0``): ``(n, T)``."""
+        if self.ceiling is None:
+            return s > 0
+        p2 = np.atleast_2d(np.asarray(p, dtype=float))
+        has = self.own >= 0
+        own_share = np.where(has, p2[:, np.maximum(self.own, 0)], 0.0)
+        return (s > 0) | (own_share <= 0)
+
+    def seen_ceiling(self) -> np.ndarray | float:
+        """``C_i`` per target (``L_0`` for a law without ceilings)."""
+        return self.untrained_loss if self.ceiling is None else self.ceiling
 
     def to_json(self, sources: list[str], targets: list[str]) -> dict[str, Any]:
         freq = {s: row for s, row in zip(sources, self.source_freq)}
@@ -256,6 +296,8 @@ class SupportTerm:
                "tokens_ref": self.tokens_ref}  # fmt: skip
         if self.trace_tokens is not None:
             out["trace_tokens"] = float(self.trace_tokens)
+        if self.ceiling is not None:
+            out["ceiling"] = [float(x) for x in self.ceiling]
         return out
 
     @classmethod
@@ -272,26 +314,34 @@ class SupportTerm:
             gate = float(obj.get("gate", 1.0))  # laws saved before the gate: s = u
             trace = obj.get("trace_tokens")  # laws saved before the trace gate: none
             trace = None if trace is None else float(trace)
+            ceiling = obj.get("ceiling")  # laws saved before the ceilings: L_0
+            ceiling = None if ceiling is None else np.asarray(ceiling, dtype=float).reshape(t)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ClimbError(
                 f"law JSON ({law}): 'support' needs numbers 'n0', 'tokens_ref' and lists 'g0', "
-                f"'g1' of {t} (one per target)"
+                f"'g1' (and 'g2', 'ceiling' if given) of {t} (one per target)"
             ) from None
         if n0 <= 0 or ref <= 0 or not 0 < gate <= 1 or (g1 < 0).any() or (g2 < 0).any() \
-                or not np.isfinite(g0).all() or not (trace is None or 0 < trace < np.inf):  # fmt: skip
+                or not np.isfinite(g0).all() or not (trace is None or 0 < trace < np.inf) \
+                or not (ceiling is None or (np.isfinite(ceiling).all() and (ceiling > 0).all()
+                                            and (ceiling <= profile.untrained_loss).all())):  # fmt: skip
             raise ClimbError(
                 f"law JSON ({law}): 'support' needs n0 > 0, tokens_ref > 0, 0 < gate ≤ 1, "
-                "g1 ≥ 0, g2 ≥ 0, trace_tokens > 0 (or absent)"
+                "g1 ≥ 0, g2 ≥ 0, trace_tokens > 0 (or absent), 0 < ceiling ≤ untrained_loss "
+                "(or absent)"
             )
         return cls(profile.rows(sources, "sources"), profile.rows(targets, "targets"), own,
-                   profile.untrained_loss, n0, g0, g1, ref, g2, gate, trace)  # fmt: skip
+                   profile.untrained_loss, n0, g0, g1, ref, g2, gate, trace, ceiling)  # fmt: skip
 
 
 def support_term_for(
-    profile: SupportProfile, runs: Any, n0: float, gate: float, trace: float | None = None
-) -> SupportTerm:
+    profile: SupportProfile, runs: Any, n0: float, gate: float, trace: float | None = None,
+    ceiling: bool = False,
+) -> SupportTerm:  # fmt: skip
     """The unfitted term of a law over ``runs``' sources and targets (``G = L_0`` until
-    :func:`fit_support` fits it); ``trace``: ``T_0`` of the trace gate (None: none)."""
+    :func:`fit_support` fits it); ``trace``: ``T_0`` of the trace gate (None: none); ``ceiling``:
+    whether :func:`fit_support` fits the ceilings ``C_i`` (else the seen part is capped at
+    ``L_0``)."""
     t = len(runs.targets)
     return SupportTerm(
         source_freq=profile.rows(list(runs.sources), "sources"),
@@ -301,12 +351,15 @@ def support_term_for(
         g0=np.full(t, profile.untrained_loss), g1=np.zeros(t),
         tokens_ref=float(np.exp(np.mean(np.log(np.unique(runs.tokens))))),
         g2=np.zeros(t), gate=float(gate), trace_tokens=None if trace is None else float(trace),
+        ceiling=np.full(t, profile.untrained_loss) if ceiling else None,
     )  # fmt: skip
 
 
-def check_support_options(law: str, support: Any, count: Any, gate: Any, trace: Any = None) -> None:
-    """One-line errors for a law's ``support``, ``support_count``, ``support_gate`` and
-    ``support_trace``."""
+def check_support_options(
+    law: str, support: Any, count: Any, gate: Any, trace: Any = None, ceiling: Any = True
+) -> None:
+    """One-line errors for a law's ``support``, ``support_count``, ``support_gate``,
+    ``support_trace`` and ``support_ceiling``."""
     if support is not None and not isinstance(support, SupportProfile):
         raise ClimbError(
             f"{law} law: support must be a SupportProfile (or None), got {type(support).__name__}"
@@ -319,12 +372,14 @@ def check_support_options(law: str, support: Any, count: Any, gate: Any, trace: 
         isinstance(trace, int | float) and not isinstance(trace, bool) and 0 < trace < np.inf
     ):
         raise ClimbError(f"{law} law: support_trace must be > 0 tokens (or None), got {trace!r}")
+    if not isinstance(ceiling, bool):
+        raise ClimbError(f"{law} law: support_ceiling must be true or false, got {ceiling!r}")
 
 
 class SupportOptions:
     """Mixin of a law with the support-aware term's hyper-parameters ``support`` (a
-    :class:`SupportProfile` or None), ``support_count`` (``n0``), ``support_gate`` (``τ``) and
-    ``support_trace`` (``T_0``), stored by its ``__init__``: their validation and the unfitted
+    :class:`SupportProfile` or None), ``support_count`` (``n0``), ``support_gate`` (``τ``),
+    ``support_trace`` (``T_0``) and ``support_ceiling`` (fit ``C_i``), stored by its ``__init__``: their validation and the unfitted
     term for a run table. The climb family keeps the fitted term in its parameters; the baselines
     in ``support_`` (:class:`climb.laws.supported.SupportedLaw`)."""
 
@@ -333,16 +388,19 @@ class SupportOptions:
     support_count: float
     support_gate: float
     support_trace: float | None
+    support_ceiling: bool
 
     def _check_support(self) -> None:
         check_support_options(
-            self.name, self.support, self.support_count, self.support_gate, self.support_trace
-        )
+            self.name, self.support, self.support_count, self.support_gate, self.support_trace,
+            self.support_ceiling,
+        )  # fmt: skip
 
     def _restore_support(
         self, term: SupportTerm | None, sources: list[str], targets: list[str]
     ) -> None:
-        """After loading a law JSON: the fitted term's profile, ``n0``, ``τ`` and ``T_0`` as the
+        """After loading a law JSON: the fitted term's profile, ``n0``, ``τ``, ``T_0`` and whether
+        it has ceilings as the
         hyper-parameters (``support`` None where the law has no term), so that the loaded law
         refits (:meth:`~climb.laws.base.Law.clone`) the same way it was fitted."""
         if term is None:
@@ -354,41 +412,93 @@ class SupportOptions:
                                       term.untrained_loss)  # fmt: skip
         self.support_count, self.support_gate = term.n0, term.gate
         self.support_trace = term.trace_tokens
+        self.support_ceiling = term.ceiling is not None
 
     def _support_term(self, runs: Any) -> SupportTerm | None:
-        """The term's fixed part (frequencies, ``n0``, ``τ``, ``T_0``) for ``runs`` (None without
-        a profile)."""
+        """The term's fixed part (frequencies, ``n0``, ``τ``, ``T_0``, whether to fit ``C_i``)
+        for ``runs`` (None without a profile)."""
         if self.support is None:
             return None
         return support_term_for(
-            self.support, runs, self.support_count, self.support_gate, self.support_trace
-        )
+            self.support, runs, self.support_count, self.support_gate, self.support_trace,
+            self.support_ceiling,
+        )  # fmt: skip
 
 
 def fit_support(term: SupportTerm, law_loss: np.ndarray, runs: Any) -> SupportTerm:
-    """``term`` with ``(g_0, g_1, g_2)`` (:func:`fit_unseen_loss`) given the law's own predictions
-    ``law_loss`` of ``runs`` (``(n, T)``, without the term)."""
-    g = fit_unseen_loss(term, law_loss, runs.p, runs.tokens, runs.loss)
+    """``term`` with ``(g_0, g_1, g_2)`` and, if it has ceilings, ``C_i``
+    (:func:`fit_unseen_loss`) given the law's own predictions ``law_loss`` of ``runs``
+    (``(n, T)``, without the term)."""
+    if term.ceiling is None:
+        g = fit_unseen_loss(term, law_loss, runs.p, runs.tokens, runs.loss)
+    else:
+        measured = measured_ceiling(term, runs.p, runs.tokens, runs.loss)
+        g, c = fit_ceiling(term, law_loss, runs.p, runs.tokens, runs.loss, measured)
+        term.ceiling = np.minimum(measured, c)
     term.g0, term.g1, term.g2 = (np.full_like(term.g0, x) for x in g)
     return term
 
 
+def measured_ceiling(
+    term: SupportTerm, p: np.ndarray, tokens: np.ndarray, observed: np.ndarray
+) -> np.ndarray:
+    """Per target, the highest loss measured where a run left it out with its script seen
+    (``p_i = 0`` and ``0 < s_i < 1/2``: the seen part dominates), ``L_0`` where there is none,
+    never above ``L_0``: ``(T,)``."""
+    s = term.gate_weight(p, tokens)
+    has = term.own >= 0
+    own_share = np.where(has, np.atleast_2d(p)[:, np.maximum(term.own, 0)], 0.0)
+    seen = (own_share <= 0) & (s < SEEN_PART) & np.isfinite(observed)
+    top = np.where(seen, observed, -np.inf).max(axis=0)
+    L0 = term.untrained_loss
+    return np.where(np.isfinite(top), np.minimum(top, L0), L0)
+
+
+def fit_ceiling(
+    term: SupportTerm, climb_loss: np.ndarray, p: np.ndarray, tokens: np.ndarray,
+    observed: np.ndarray, measured: np.ndarray,
+) -> tuple[np.ndarray, float]:  # fmt: skip
+    """The shared ceiling ``C`` on a grid of :data:`CEILING_GRID` values in ``[L_0/4, L_0]``
+    that gives the least total absolute error over the term's pairs (:meth:`SupportTerm.covers`),
+    with ``C_i = min(measured_i, C)`` and ``(g_0, g_1, g_2)`` fitted by :func:`fit_unseen_loss`
+    at each ``C``: returns ``g`` and ``C`` (ties: the largest ``C``, the least change)."""
+    s = term.gate_weight(p, tokens)
+    m = term.covers(p, s) & np.isfinite(observed)
+    L0 = term.untrained_loss
+    if not m.any():
+        return np.array([L0, 0.0, 0.0]), L0
+    best: tuple[float, np.ndarray, float] | None = None
+    for c in L0 * np.linspace(1.0, 0.25, CEILING_GRID):
+        cap = np.minimum(measured, c)
+        g = fit_unseen_loss(term, climb_loss, p, tokens, observed, cap)
+        trial = replace(term, g0=np.full_like(term.g0, g[0]), g1=np.full_like(term.g1, g[1]),
+                        g2=np.full_like(term.g0, g[2]), ceiling=cap)  # fmt: skip
+        pred = trial.apply(climb_loss, p, tokens)
+        err = float(np.abs(pred[m] - observed[m]).sum())
+        if best is None or err < best[0] - 1e-9:
+            best = (err, g, float(c))
+    assert best is not None
+    return best[1], best[2]
+
+
 def fit_unseen_loss(
     term: SupportTerm, climb_loss: np.ndarray, p: np.ndarray, tokens: np.ndarray,
-    observed: np.ndarray,
+    observed: np.ndarray, ceiling: np.ndarray | float | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Bounded least-squares ``(g_0, g_1, g_2)`` of one ``G`` shared by all targets, from every
     measured (row, target) pair with a gate ``s > 0`` (left out, or a trace share):
-    ``L_obs − (1 − s) min(L^climb, L_0) = s (g_0 + g_1 ln(D/D_ref) + g_2 (L_0 − ℓ̄))``, with
-    ``g_1, g_2 ≥ 0`` (a feature that does not vary over those pairs, e.g. one budget, gets 0).
+    ``L_obs − (1 − s) min(L^climb, C) = s (g_0 + g_1 ln(D/D_ref) + g_2 (L_0 − ℓ̄))``, with
+    ``g_1, g_2 ≥ 0`` (a feature that does not vary over those pairs, e.g. one budget, gets 0) and
+    ``C`` the ceilings (``(T,)`` or a number; None: ``L_0``).
     Without such pairs (no run leaves a language out) ``G = L_0``: the unsupported part is
     predicted at the untrained loss, not fitted."""
     s = term.gate_weight(p, tokens)
     m = (s > 0) & np.isfinite(observed)
     if not m.any():
         return np.array([term.untrained_loss, 0.0, 0.0])
+    cap = np.broadcast_to(term.untrained_loss if ceiling is None else ceiling, s.shape)
     x = np.broadcast_to(term.features(climb_loss, p, tokens)[:, None, :], (*s.shape, 3))[m]
-    y = observed[m] - (1 - s[m]) * np.minimum(climb_loss[m], term.untrained_loss)
+    y = observed[m] - (1 - s[m]) * np.minimum(climb_loss[m], cap[m])
     varies = np.ptp(x, axis=0) > 1e-12
     varies[0] = True
     coef = np.zeros(3)
@@ -406,7 +516,9 @@ __all__ = [
     "SupportProfile",
     "SupportTerm",
     "check_support_options",
+    "fit_ceiling",
     "fit_support",
     "fit_unseen_loss",
+    "measured_ceiling",
     "support_term_for",
 ]
