@@ -18,12 +18,14 @@ and a seen script; ``p ≥ 1%``):
   measured without the normal assumption as ``√((k−1)/k) · mean |x_s − mean of the other seeds|``.
 
 With ``--law``, the demo's climb law (its laws stage's hyper-parameters: the corpus' unique tokens
-and byte-frequency support profile; 5 folds, whole training runs held out, seed 0) is
-cross-validated on the seed-0 proxies, and its out-of-fold predictions are scored by the same
+and byte-frequency support profile; 5 folds, whole training runs held out, seed 0), and the same
+law without the ceilings of the seen part (``support_ceiling=False``: the law before them), are
+cross-validated on the seed-0 proxies, and their out-of-fold predictions are scored by the same
 classes against seed 0 (the demo's CV) and against each cell's **mean over seeds** (the error of
 the law itself, with most of the seed noise averaged out: the mean of k seeds still carries
-``σ/√k``). Then the law is cross-validated on every seed's runs pooled (a mixture's seeds held out
-together) and scored the same way: does training each mixture with more seeds help the law?
+``σ/√k``). Each law is also cross-validated on each replicate seed's proxies alone (the same
+mixtures with other noise: a check of a choice made on seed 0), and on every seed's runs pooled
+(a mixture's seeds held out together): does training each mixture with more seeds help the law?
 
 Compare with the law's cross-validated MAE on the same proxies (``benchmarks/law_variants.py``).
 Only the rows of this plan's runs are read from the store (it also holds two runs of a first trial
@@ -142,50 +144,69 @@ def cell_key(rt: RunTable, r: int, sources: list[str]) -> tuple:
     return mix, float(rt.tokens[r])
 
 
+LAW_VARIANTS = {"climb (default: ceilings)": {}, "climb, no ceilings": {"support_ceiling": False}}
+"""The demo's climb law, and the same without the ceilings of the seen part (the law before them)."""
+
+
 def law_report(
     demo: RunTable, reps: RunTable, groups: dict[tuple, list[np.ndarray]], freq: np.ndarray,
     sources: list[str], jobs: int,
 ) -> None:  # fmt: skip
-    """The demo's climb law, cross-validated on seed 0 and on every seed pooled, scored against
-    single seeds and against the cell means over seeds, by pair class."""
+    """The demo's climb law (each of :data:`LAW_VARIANTS`), cross-validated on seed 0, on each
+    replicate seed alone, and on every seed pooled, scored against single seeds and against the
+    cell means over seeds, by pair class."""
     from climb.demo import DemoContext, DemoSettings, _support_hyper, grouped_cross_validate
 
     ctx = DemoContext(DemoSettings(), Path("."), None, None, lambda _m: None, progress=False)
     hyper = _support_hyper(ctx, demo)
     pooled = RunTable.concat([demo, reps]) if len(reps) else demo
     mixture_of = np.array([str(cell_key(pooled, r, sources)[0]) for r in range(len(pooled))])
-    print("\nthe demo's climb law (5-fold CV, a run's rows held out together), MAE in bits/byte:")
-    print(f"{'pairs':<24} {'n':>4} {'fit seed 0: vs seed 0':>22} {'vs mean':>8} "
-          f"{'fit all seeds: vs each':>23} {'vs mean':>8}")  # fmt: skip
-    cvs = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ClimbWarning)
-        cvs["seed0"] = (demo, grouped_cross_validate("climb", demo, 5, seed=0, fold_jobs=jobs,
-                                                     **hyper))  # fmt: skip
-        cvs["pooled"] = (pooled, grouped_cross_validate("climb", pooled, 5, seed=0,
-                                                        groups=mixture_of, fold_jobs=jobs,
-                                                        **hyper))  # fmt: skip
-    for name, sel in CLASSES.items():
-        cols = []
-        n = 0
-        for rt, cv in cvs.values():
-            single, vs_mean = [], []
-            for r in range(len(rt)):
-                key = cell_key(rt, r, sources)
-                if key not in groups:
-                    continue
-                mean = np.mean(groups[key], axis=0)
-                p = np.array(key[0])
-                m = sel(p, gate(key[0], key[1], freq))
-                for k, t in enumerate(sources):
-                    kk = rt.targets.index(t)
-                    if m[k] and np.isfinite(rt.loss[r, kk]) and np.isfinite(cv.predictions[r, kk]):
-                        single.append(abs(cv.predictions[r, kk] - rt.loss[r, kk]))
-                        vs_mean.append(abs(cv.predictions[r, kk] - mean[k]))
-            cols += [np.mean(single), np.mean(vs_mean)]
-            n = n or len(single)
-        print(f"{name:<24} {n:>4} {cols[0]:>22.3f} {cols[1]:>8.3f} {cols[2]:>23.3f} "
-              f"{cols[3]:>8.3f}")  # fmt: skip
+    seeds = sorted({t.rsplit("-s", 1)[1] for t in reps.train_run}) if len(reps) else []
+    alone = {f"s{k}": reps.subset(np.flatnonzero([t.endswith(f"-s{k}") for t in reps.train_run]))
+             for k in seeds}  # fmt: skip
+    print("\nthe demo's climb law (5-fold CV, a run's rows held out together), MAE in bits/byte;")
+    print("'seed k alone': CV on that seed's proxies only (the same mixtures, other noise):")
+    head = (f"{'pairs':<24} {'n':>4} {'fit seed 0: vs seed 0':>22} {'vs mean':>8} "
+            + "".join(f" {f'seed {k} alone':>13}" for k in seeds)
+            + f" {'fit all seeds: vs each':>23} {'vs mean':>8}")  # fmt: skip
+    for label, extra in LAW_VARIANTS.items():
+        print(f"\n{label}:\n{head}")
+        cvs = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ClimbWarning)
+            cvs["seed0"] = (demo, grouped_cross_validate("climb", demo, 5, seed=0, fold_jobs=jobs,
+                                                         **hyper, **extra))  # fmt: skip
+            for k, rt in alone.items():
+                cvs[k] = (rt, grouped_cross_validate("climb", rt, 5, seed=0, fold_jobs=jobs,
+                                                     **hyper, **extra))  # fmt: skip
+            cvs["pooled"] = (pooled, grouped_cross_validate("climb", pooled, 5, seed=0,
+                                                            groups=mixture_of, fold_jobs=jobs,
+                                                            **hyper, **extra))  # fmt: skip
+        for name, sel in CLASSES.items():
+            cols = []
+            n = 0
+            for key, (rt, cv) in cvs.items():
+                single, vs_mean = [], []
+                for r in range(len(rt)):
+                    cell = cell_key(rt, r, sources)
+                    if cell not in groups:
+                        continue
+                    mean = np.mean(groups[cell], axis=0)
+                    p = np.array(cell[0])
+                    m = sel(p, gate(cell[0], cell[1], freq))
+                    for k, t in enumerate(sources):
+                        kk = rt.targets.index(t)
+                        if m[k] and np.isfinite(rt.loss[r, kk]) \
+                                and np.isfinite(cv.predictions[r, kk]):  # fmt: skip
+                            single.append(abs(cv.predictions[r, kk] - rt.loss[r, kk]))
+                            vs_mean.append(abs(cv.predictions[r, kk] - mean[k]))
+                cols.append(float(np.mean(single)))
+                if key in ("seed0", "pooled"):
+                    cols.append(float(np.mean(vs_mean)))
+                n = n or len(single)
+            mid = "".join(f" {c:>13.3f}" for c in cols[2:-2])
+            print(f"{name:<24} {n:>4} {cols[0]:>22.3f} {cols[1]:>8.3f}{mid} {cols[-2]:>23.3f} "
+                  f"{cols[-1]:>8.3f}")  # fmt: skip
 
 
 def main() -> int:

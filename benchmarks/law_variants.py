@@ -17,7 +17,12 @@ share in the held-out row: ``zero`` (p = 0: the run never saw the language), ``t
 * the regression baseline (RegMix's LightGBM) with LightGBM's 20 runs per leaf and with the
   default ``min_child_samples="auto"`` (``n // 8`` within [3, 20]);
 * the trace gate's scale ``T_0`` (``support_trace``: 300, 1000 = the default, 3000 tokens).
-  Every row above these has ``support_trace=None`` (selected before the gate existed).
+  Every row above these has ``support_trace=None`` (selected before the gate existed);
+* the ceilings ``C_i`` of the seen part (``support_ceiling``, laws/climb/support.py): the last row,
+  ``climb + support, ceilings (default)``, is the default law. Every row above it has
+  ``support_ceiling=False`` (the seen part capped at ``L_0``: selected before the ceilings).
+
+``--only TEXT`` runs only the variants whose name contains ``TEXT`` (repeatable).
 
 With ``--verify`` (a demo's or the evidence study's ``verify.db``: runs trained at the target
 budget ``D*``, beyond the proxies), each variant fitted on all proxies predicts them: ``D* bias``
@@ -107,8 +112,9 @@ def by_share(cv: CVResult, runs: RunTable) -> dict[str, tuple[float, int]]:
     return out
 
 
-DEFAULT = "climb + support, trace gate T0=1000"
-"""The default climb law's row (support term with the default ``n0``, ``τ``, trace gate ``T_0``)."""
+DEFAULT = "climb + support, ceilings (default)"
+"""The default climb law's row (support term with the default ``n0``, ``τ``, trace gate ``T_0``
+and ceilings)."""
 
 
 def by_gate(cv: CVResult, runs: RunTable, profile: SupportProfile) -> dict[str, tuple[float, int]]:
@@ -131,9 +137,11 @@ def by_gate(cv: CVResult, runs: RunTable, profile: SupportProfile) -> dict[str, 
 
 def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]:
     """The variants; every row before the trace-gate rows has ``support_trace=None`` (they were
-    selected before the trace gate existed, and the gate only touches trace shares)."""
+    selected before the trace gate existed, and the gate only touches trace shares), every row
+    before the last ``support_ceiling=False`` (selected before the ceilings)."""
     law = functools.partial(get_law, seed=seed)
-    sup = functools.partial(law, support=profile, support_trace=None)
+    old = functools.partial(law, support_ceiling=False)
+    sup = functools.partial(old, support=profile, support_trace=None)
     v: dict[str, Callable[[], Any]] = {
         "climb (no support term)": lambda: law("climb"),
         "isolated (no support term)": lambda: law("isolated"),
@@ -143,7 +151,7 @@ def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]
             sup, "climb", support_count=n0, support_gate=gate
         )
     v["climb + support n0=1 τ=0.3, no ℓ̄"] = functools.partial(
-        without_confidence, seed=seed, support=profile, support_trace=None
+        without_confidence, seed=seed, support=profile, support_trace=None, support_ceiling=False
     )
     for tr in ("linear", "tokens"):
         v[f"climb + support, transfer={tr}"] = functools.partial(sup, "climb", transfer=tr)
@@ -151,12 +159,13 @@ def variants(profile: SupportProfile, seed: int) -> dict[str, Callable[[], Any]]
     v["isolated + support"] = functools.partial(sup, "isolated")
     v["isolated + support, free δ"] = functools.partial(sup, "isolated", budget_exponent="free")
     v["regression + support, leaves ≥ 20"] = functools.partial(
-        law, "regression", support=profile, min_child_samples=20
+        old, "regression", support=profile, min_child_samples=20
     )
-    v["regression + support (auto leaves)"] = functools.partial(law, "regression", support=profile)
+    v["regression + support (auto leaves)"] = functools.partial(old, "regression", support=profile)
     for t0 in (300.0, 1000.0, 3000.0):
         name = f"climb + support, trace gate T0={t0:g}"
-        v[name] = functools.partial(law, "climb", support=profile, support_trace=t0)
+        v[name] = functools.partial(old, "climb", support=profile, support_trace=t0)
+    v[DEFAULT] = functools.partial(law, "climb", support=profile)
     return v
 
 
@@ -186,6 +195,8 @@ def main() -> int:
     ap.add_argument(
         "--short", action="store_true", help="only climb without / with the default support term"
     )
+    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
+                    help="only the variants whose name contains TEXT (repeatable)")  # fmt: skip
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f} (shared machine: timings are noisy)")  # fmt: skip
@@ -218,6 +229,8 @@ def main() -> int:
         keep = ("climb (no support term)", "climb + support n0=100 τ=1",
                 "climb + support n0=1 τ=0.3")  # fmt: skip
         chosen = {k: v for k, v in chosen.items() if k in keep}
+    if args.only:
+        chosen = {k: v for k, v in chosen.items() if any(t in k for t in args.only)}
     for name, factory in chosen.items():
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -253,7 +266,8 @@ def main() -> int:
         print(
             f"support term fitted on all runs: G = {sup.g0[0]:.3f} + {sup.g1[0]:.3f} ln(D / "
             f"{sup.tokens_ref:,.0f}) + {np.asarray(sup.g2)[0]:.3f} (L0 − ℓ̄) (capped "
-            f"at {2 * sup.untrained_loss:g}), n0 = {sup.n0:g}, τ = {sup.gate:g}"
+            f"at {2 * sup.untrained_loss:g}), n0 = {sup.n0:g}, τ = {sup.gate:g}; ceilings C_i "
+            + ", ".join(f"{t} {c:.2f}" for t, c in zip(full.targets_, sup.seen_ceiling()))
         )
     if not args.no_regmix:
         train = read_regmix("train", "1m")
