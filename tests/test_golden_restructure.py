@@ -66,8 +66,10 @@ def test_regmix_fits_reproduce_golden(key: str, regmix_train: Any) -> None:
         law = get_law(name, **hyper).fit(regmix_train)
     got = law.to_json()
     assert got["sources"] == gold["law"]["sources"] and got["targets"] == gold["law"]["targets"]
-    # keys added after the golden file was recorded: tokens_range (the fitted rows' D range)
-    assert set(got["params"]) - {"tokens_range"} == set(gold["law"]["params"])
+    # keys added after the golden file was recorded: tokens_range (the fitted rows' D range) and
+    # ratio_floor (the own-share floor of the predictions, which binds nowhere on these runs: the
+    # predictions below stay the golden ones)
+    assert set(got["params"]) - {"tokens_range", "ratio_floor"} == set(gold["law"]["params"])
     for k, v in gold["law"]["params"].items():
         close(got["params"][k], v)
     for size in TEST_SIZES:

@@ -323,12 +323,13 @@ def test_json_round_trip_and_registry(tmp_path) -> None:  # type: ignore[no-unty
     np.testing.assert_allclose(again.predict_runs(runs), law.predict_runs(runs), rtol=1e-12)
     obj = json.loads(path.read_text())
     keys = {"E", "A", "alpha", "B", "beta", "W", "kappa", "tokens_ref", "tokens_range"}
-    assert set(obj["params"]) == keys | {"eta"}  # the default saturating law stores η
+    assert set(obj["params"]) == keys | {"eta", "ratio_floor"}  # the default law stores η, ρ
     assert np.asarray(obj["params"]["W"]).shape == (3, 3)
     assert isinstance(again, ClimbLaw) and again.transfer == "saturating"
     np.testing.assert_array_equal(again.eta_, law.eta_)  # type: ignore[attr-defined]
-    # the linear law writes exactly the format (no "eta") and reads back as linear
-    lin = get_law("climb", seed=1, transfer="linear").fit(runs)
+    # the linear law without the own-share floor writes exactly the format (no "eta",
+    # no "ratio_floor") and reads back as linear
+    lin = get_law("climb", seed=1, transfer="linear", ratio_floor=0.0).fit(runs)
     lpath = lin.save(tmp_path / "linear.json")
     assert set(json.loads(lpath.read_text())["params"]) == keys
     lin2 = load_law(lpath)

@@ -32,7 +32,7 @@ from climb.laws.climb.fit import (
 )
 from climb.laws.climb.forms import ClimbForm, MSLForm
 from climb.laws.climb.params import ClimbParams
-from climb.laws.climb.ratio import R_FLOOR
+from climb.laws.climb.ratio import R_FLOOR, RATIO_FLOOR
 from climb.laws.climb.repetition import (
     LAMBDA_DEFAULT,
     LAMBDA_GRID,
@@ -117,6 +117,11 @@ class ClimbLaw(SupportOptions, Law):
             (None: no term), ``n0``, ``τ``, the trace gate's ``T_0`` in tokens (None: no trace
             gate) and whether the seen part is bounded by fitted ceilings ``C_i`` (False: by
             ``L_0``, as before).
+        ratio_floor: ``ρ`` of the own-share floor of the predictions, ``r_i ≥ ρ p_i``: transfer
+            can remove at most a fraction ``1 − ρ`` of a language's own data (default 0.1,
+            ``RATIO_FLOOR``; 0: none, as before). It is not part of the fit (where ``r`` is
+            floored at ``R_FLOOR``): it bounds predictions where a negative transfer weight that
+            the runs do not identify would take ``r`` to the floor.
 
     Fitted attributes: ``params_`` (:class:`ClimbParams`), ``W_``, ``E_``, ``A_``, ``alpha_``,
     ``B_``, ``beta_``, ``kappa_``, ``eta_`` (all 1 when linear), ``tokens_ref_``,
@@ -151,6 +156,7 @@ class ClimbLaw(SupportOptions, Law):
         support_gate: float = UNSEEN_GATE,
         support_trace: float | None = TRACE_TOKENS,
         support_ceiling: bool = True,
+        ratio_floor: float = RATIO_FLOOR,
         unique_tokens: Mapping[str, float] | None = None,
         repetition: float | Literal["auto"] = "auto",
     ) -> None:
@@ -172,6 +178,7 @@ class ClimbLaw(SupportOptions, Law):
         self.support_gate = support_gate
         self.support_trace = support_trace
         self.support_ceiling = support_ceiling
+        self.ratio_floor = ratio_floor
         self.unique_tokens = unique_tokens
         self.repetition = repetition
 
@@ -265,6 +272,7 @@ class ClimbLaw(SupportOptions, Law):
             P.eta = np.array([f.eta for f in fits], dtype=float)
         if setup.fit_delta:
             P.delta = np.array([f.delta for f in fits], dtype=float)
+        P.ratio_floor = float(self.ratio_floor)
         self.params_ = P
         self.sources_ = list(runs.sources)
         self.targets_ = list(runs.targets)
@@ -334,6 +342,7 @@ class ClimbLaw(SupportOptions, Law):
         P = law.params_
         law.transfer = "linear" if P.eta is None else "saturating"
         law.budget_exponent = "shared" if P.delta is None else "free"
+        law.ratio_floor = P.ratio_floor
         if P.unique_tokens is not None:
             law.unique_tokens = dict(zip(sources, P.unique_tokens.tolist()))
         law._restore_support(P.support, sources, targets)
@@ -392,7 +401,8 @@ class ClimbMSLLaw(SupportOptions, Law):
     gamma_`` (this law's own coefficients), ``diagnostics_``.
 
     JSON ``params``: ``E, A, alpha, B, beta, gamma`` (each ``[T]``), ``W`` (``[[T×S]]``, 1 at each
-    target's own source), ``kappa`` (``[T]``), ``tokens_ref``, optional ``eta`` (``[T]``).
+    target's own source), ``kappa`` (``[T]``), ``tokens_ref``, optional ``eta`` (``[T]``) and
+    ``ratio_floor``.
     """
 
     name: ClassVar[str] = "climb-msl"
@@ -420,6 +430,7 @@ class ClimbMSLLaw(SupportOptions, Law):
         support_gate: float = UNSEEN_GATE,
         support_trace: float | None = TRACE_TOKENS,
         support_ceiling: bool = True,
+        ratio_floor: float = RATIO_FLOOR,
     ) -> None:
         self.seed = seed
         self.n_starts = n_starts
@@ -438,6 +449,7 @@ class ClimbMSLLaw(SupportOptions, Law):
         self.support_gate = support_gate
         self.support_trace = support_trace
         self.support_ceiling = support_ceiling
+        self.ratio_floor = ratio_floor
 
     def _validate_hyper(self) -> None:
         check_options(self.name, self.get_params())
@@ -458,6 +470,7 @@ class ClimbMSLLaw(SupportOptions, Law):
             coef["alpha"][i] = f.alpha
         if self.transfer == "saturating":
             P.eta = np.array([f.eta for f in fits], dtype=float)
+        P.ratio_floor = float(self.ratio_floor)
         self.params_ = P
         self.coef_ = coef
         self.sources_ = list(runs.sources)
@@ -536,6 +549,8 @@ class ClimbMSLLaw(SupportOptions, Law):
         out["tokens_ref"] = float(self.params_.tokens_ref)
         if self.params_.eta is not None:
             out["eta"] = self.params_.eta.tolist()
+        if self.params_.ratio_floor > 0:
+            out["ratio_floor"] = float(self.params_.ratio_floor)
         if self.params_.support is not None:
             out["support"] = self.params_.support.to_json(self.sources_, self.targets_)
         return out
@@ -558,14 +573,16 @@ class ClimbMSLLaw(SupportOptions, Law):
         ratio = {"W": params["W"], "kappa": params.get("kappa", [0.0] * t),
                  "tokens_ref": params.get("tokens_ref", 1.0),
                  "E": [0.0] * t, "B": [1.0] * t, "beta": [1.0] * t}  # fmt: skip
-        if "eta" in params:
-            ratio["eta"] = params["eta"]
+        for k in ("eta", "ratio_floor"):
+            if k in params:
+                ratio[k] = params[k]
         law.params_ = ClimbParams.from_json(sources, targets, ratio, law=cls.name)
         if "support" in params:
             law.params_.support = SupportTerm.from_json(
                 params["support"], sources, targets, law.params_.own, cls.name
             )
         law.transfer = "linear" if law.params_.eta is None else "saturating"
+        law.ratio_floor = law.params_.ratio_floor
         law._restore_support(law.params_.support, sources, targets)
         law.coef_ = coef
         law.diagnostics_ = Diagnostics()

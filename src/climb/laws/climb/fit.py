@@ -266,6 +266,9 @@ def check_options(law: str, hyper: dict[str, Any]) -> None:
         raise ClimbError(f"{law} law: huber_delta must be > 0, got {delta}")
     if len(w_bounds) != 2 or not (w_bounds[0] < w_bounds[1]) or w_bounds[0] > 0 or w_bounds[1] < 0:
         raise ClimbError(f"{law} law: w_bounds must be (lo, hi) with lo ≤ 0 ≤ hi, got {w_bounds}")
+    rho = hyper.get("ratio_floor", 0.0)
+    if isinstance(rho, bool) or not (isinstance(rho, int | float) and 0 <= rho < 1):
+        raise ClimbError(f"{law} law: ratio_floor must be a number in [0, 1), got {rho!r}")
     kb = hyper["kappa_bound"]
     if not (isinstance(kb, int | float) and np.isfinite(kb) and kb >= 0):
         raise ClimbError(f"{law} law: kappa_bound must be a number ≥ 0, got {kb!r}")

@@ -54,6 +54,7 @@ class ClimbParams:
     unique_tokens: np.ndarray | None = None  # (S,) U_j for repetition S(T; U) (None: no repetition)
     lam: float = LAMBDA_DEFAULT  # λ of S(T; U)
     delta: np.ndarray | None = None  # (T,) budget exponent; None = β (loss of r·D)
+    ratio_floor: float = 0.0  # ρ: r_i ≥ ρ p̃_i (own share); 0: none (laws saved before it)
 
     @property
     def budget_exponent(self) -> np.ndarray:
@@ -94,14 +95,20 @@ class ClimbParams:
         return RatioMap(self.W_at(tokens), self.own, self.eta)
 
     def effective_ratio(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
-        """``r_i = p_i + Σ_{j≠i} W(D)_ij φ_{η_i}(p_j)`` (= ``W(D) p`` when η = 1), unfloored;
-        ``p`` is (n, S) → (n, T)."""
+        """``r_i = max(p_i + Σ_{j≠i} W(D)_ij φ_{η_i}(p_j), ρ p_i)`` (= ``W(D) p`` when η = 1 and
+        no floor binds; ``ρ``: :attr:`ratio_floor`, with ``p̃`` for ``p`` under repetition), not
+        floored at ``R_FLOOR``; ``p`` is (n, S) → (n, T)."""
         p2 = np.atleast_2d(np.asarray(p, dtype=float))
         d = np.broadcast_to(np.asarray(tokens, dtype=float), (p2.shape[0],))
         if self.unique_tokens is not None:  # p̃_j = S(p_j D; U_j) / D (CLIMB.md §1)
             p2 = effective_shares(p2, d, self.unique_tokens, self.lam)
         same_d = not self.kappa.any() or bool(np.all(d == d[0]))
-        return self.ratio_map(float(d[0]) if same_d else d)(p2)
+        r = self.ratio_map(float(d[0]) if same_d else d)(p2)
+        if self.ratio_floor <= 0:
+            return r
+        has = self.own >= 0
+        own = np.where(has, np.maximum(p2[:, np.maximum(self.own, 0)], 0.0), 0.0)
+        return np.maximum(r, self.ratio_floor * own)
 
     def ratio_jacobian(self, p: np.ndarray, tokens: float) -> np.ndarray:
         """``∂r_i/∂p_k`` at one mixture ``p`` (S,): ``(T, S)``; equals ``W(D)`` when η = 1."""
@@ -161,6 +168,7 @@ class ClimbParams:
             **({} if self.eta is None else {"eta": self.eta.tolist()}),
             **({} if self.delta is None else {"delta": self.delta.tolist()}),
             **({} if self.tokens_range is None else {"tokens_range": list(self.tokens_range)}),
+            **({} if self.ratio_floor <= 0 else {"ratio_floor": float(self.ratio_floor)}),
             **(
                 {}
                 if self.unique_tokens is None
@@ -210,10 +218,13 @@ class ClimbParams:
                     f"law JSON ({law}): 'unique_tokens' must be > 0 (one per source) and "
                     "'lambda' a positive number"
                 )
+        rho = params.get("ratio_floor", 0.0)  # laws saved before the floor: none
+        if isinstance(rho, bool) or not isinstance(rho, int | float) or not 0 <= rho < 1:
+            raise ClimbError(f"law JSON ({law}): 'ratio_floor' must be a number in [0, 1)")
         return cls(
             E=vec["E"], A=A, alpha=alpha, B=vec["B"], beta=vec["beta"], W=W, kappa=kappa,
             tokens_ref=float(ref), own=own, eta=eta, tokens_range=span, unique_tokens=unique,
-            lam=float(lam), delta=delta,
+            lam=float(lam), delta=delta, ratio_floor=float(rho),
         )  # fmt: skip
 
     @classmethod

@@ -22,6 +22,12 @@ import numpy as np
 R_FLOOR = 1e-6
 """Effective ratios are floored here: a negative-transfer W can push ``r`` to ≤ 0."""
 
+RATIO_FLOOR = 0.1
+"""Default ``ρ`` of the own-share floor ``r_i ≥ ρ p_i`` of a fitted law's predictions
+(:attr:`climb.laws.climb.params.ClimbParams.ratio_floor`): transfer can take at most 90% of a
+language's own data away. Selected by cross-validation on the demos' proxies and a simulated law
+with strong interference (``benchmarks/ratio_floor.py``; docs/laws.md, "Own-share floor")."""
+
 TRANSFER_EPS = 1e-6
 """ε of the saturating transfer ``φ_η(p) = (p + ε)^η − ε^η``: keeps its slope finite at p = 0."""
 
@@ -158,6 +164,7 @@ class RatioMap:
 
 __all__ = [
     "LOG_EPS",
+    "RATIO_FLOOR",
     "R_FLOOR",
     "TRANSFER_EPS",
     "RatioMap",
