@@ -200,6 +200,12 @@ class SupportTerm:
         if self.g2 is None:
             self.g2 = np.zeros_like(self.g0)
 
+    def own_share(self, p: np.ndarray) -> np.ndarray:
+        """Each target's own share ``p_i`` in each row (0 for an evaluation-only target, and for
+        a negative entry): ``(n, T)`` for ``p`` ``(n, S)``."""
+        p2 = np.atleast_2d(np.asarray(p, dtype=float))
+        return np.where(self.own >= 0, np.maximum(p2[:, np.maximum(self.own, 0)], 0.0), 0.0)
+
     def unseen_mass(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
         """``u_i(p, D) = Σ_v f_i(v) exp(−D Σ_j p_j f_j(v) / n0)`` where ``p_i = 0``, else 0:
         ``(n, T)`` for ``p`` ``(n, S)``."""
@@ -207,9 +213,7 @@ class SupportTerm:
         d = np.broadcast_to(np.asarray(tokens, dtype=float), (p2.shape[0],))
         seen = np.exp(-(d[:, None] / self.n0) * (np.maximum(p2, 0.0) @ self.source_freq))
         u = seen @ self.target_freq.T  # (n, T)
-        has = self.own >= 0
-        own_share = np.where(has, p2[:, np.maximum(self.own, 0)], 0.0)
-        return np.where(own_share > 0, 0.0, np.clip(u, 0.0, 1.0))
+        return np.where(self.own_share(p2) > 0, 0.0, np.clip(u, 0.0, 1.0))
 
     def gate_weight(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
         """``s_i = min(1, u_i / τ)`` where ``p_i = 0``; with a trace gate, where ``0 < p_i D <
@@ -220,8 +224,7 @@ class SupportTerm:
             return s
         p2 = np.atleast_2d(np.asarray(p, dtype=float))
         d = np.broadcast_to(np.asarray(tokens, dtype=float), (p2.shape[0],))
-        has = self.own >= 0
-        own = np.where(has, np.maximum(p2[:, np.maximum(self.own, 0)], 0.0), 0.0) * d[:, None]
+        own = self.own_share(p2) * d[:, None]
         trace = (own > 0) & (own < TRACE_CUTOFF * self.trace_tokens)
         for k in np.flatnonzero(trace.any(axis=0)):
             rows = trace[:, k]
@@ -238,10 +241,9 @@ class SupportTerm:
         """``ℓ̄(p, D)``: the share-weighted loss, capped at ``L_0``, of the trained sources that
         are targets (``L_0`` where there are none): ``(n,)`` for ``loss`` ``(n, T)``."""
         p2 = np.atleast_2d(np.asarray(p, dtype=float))
-        has = self.own >= 0
-        shares = np.where(has, np.maximum(p2[:, np.maximum(self.own, 0)], 0.0), 0.0)
+        shares = self.own_share(p2)
         total = shares.sum(axis=1)
-        capped = np.minimum(np.where(has, loss, 0.0), self.untrained_loss)
+        capped = np.minimum(np.where(self.own >= 0, loss, 0.0), self.untrained_loss)
         mean = (shares * capped).sum(axis=1) / np.where(total > 0, total, 1.0)
         return np.where(total > 0, mean, self.untrained_loss)
 
@@ -278,10 +280,7 @@ class SupportTerm:
         (``s = 0``): ``(n, T)``."""
         if self.ceiling is None:
             return s > 0
-        p2 = np.atleast_2d(np.asarray(p, dtype=float))
-        has = self.own >= 0
-        own_share = np.where(has, p2[:, np.maximum(self.own, 0)], 0.0)
-        return (s > 0) | (own_share <= 0)
+        return (s > 0) | (self.own_share(p) <= 0)
 
     def seen_ceiling(self) -> np.ndarray | float:
         """``C_i`` per target (``L_0`` for a law without ceilings)."""
@@ -400,9 +399,9 @@ class SupportOptions:
         self, term: SupportTerm | None, sources: list[str], targets: list[str]
     ) -> None:
         """After loading a law JSON: the fitted term's profile, ``n0``, ``τ``, ``T_0`` and whether
-        it has ceilings as the
-        hyper-parameters (``support`` None where the law has no term), so that the loaded law
-        refits (:meth:`~climb.laws.base.Law.clone`) the same way it was fitted."""
+        it has ceilings as the hyper-parameters (``support`` None where the law has no term), so
+        that the loaded law refits (:meth:`~climb.laws.base.Law.clone`) the same way it was
+        fitted."""
         if term is None:
             self.support = None
             return
@@ -443,12 +442,10 @@ def measured_ceiling(
     term: SupportTerm, p: np.ndarray, tokens: np.ndarray, observed: np.ndarray
 ) -> np.ndarray:
     """Per target, the highest loss measured where a run left it out with its script seen
-    (``p_i = 0`` and ``0 < s_i < 1/2``: the seen part dominates), ``L_0`` where there is none,
+    (``p_i = 0`` and ``s_i < 1/2``: the seen part dominates), ``L_0`` where there is none,
     never above ``L_0``: ``(T,)``."""
     s = term.gate_weight(p, tokens)
-    has = term.own >= 0
-    own_share = np.where(has, np.atleast_2d(p)[:, np.maximum(term.own, 0)], 0.0)
-    seen = (own_share <= 0) & (s < SEEN_PART) & np.isfinite(observed)
+    seen = (term.own_share(p) <= 0) & (s < SEEN_PART) & np.isfinite(observed)
     top = np.where(seen, observed, -np.inf).max(axis=0)
     L0 = term.untrained_loss
     return np.where(np.isfinite(top), np.minimum(top, L0), L0)
