@@ -79,3 +79,23 @@ def test_ratio_floor_round_trips_and_validates(runs) -> None:  # type: ignore[no
             assert "\n" not in str(err.value)
     with pytest.raises(ClimbError, match="ratio_floor must be a number in"):
         ClimbLaw(ratio_floor=1.5).fit(runs)
+
+
+def test_the_allocation_says_when_the_floor_binds_at_its_mixture() -> None:
+    """The allocator optimizes the unfloored ``r``; where a bound forces a mixture in which
+    interference takes a weighted target below ``r = ρ p``, its message says so (and not
+    otherwise)."""
+    from climb.allocation import allocate
+    from climb.allocation.constraints import Constraints
+
+    obj = {
+        "law": "climb", "sources": ["en", "de"],
+        "params": {"E": [1.5, 1.6], "B": [4.0, 5.0], "beta": [0.3, 0.3],
+                   "W": [[1.0, -0.95], [0.5, 1.0]], "tokens_ref": 1e9, "ratio_floor": 0.1},
+    }  # fmt: skip
+    forced = allocate(obj, 1e9, constraints=Constraints(bounds={"en": (0.5, 0.5)}))
+    np.testing.assert_allclose(forced.proportions, [0.5, 0.5], atol=1e-9)  # r_en = 0.025 < 0.05
+    assert "interference takes en below the law's own-share floor r ≥ 0.1 p" in forced.message
+    free = allocate({**obj, "params": {**obj["params"], "W": [[1.0, 0.2], [0.5, 1.0]]}}, 1e9,
+                    constraints=Constraints(bounds={"en": (0.5, 0.5)}))  # fmt: skip
+    assert "own-share floor" not in free.message

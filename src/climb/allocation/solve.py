@@ -93,6 +93,24 @@ def allocate(
     return solve_problem(problem, objective=objective, method=method)
 
 
+def _floor_note(problem: AllocationProblem, p: np.ndarray) -> str:
+    """A note when interference takes a weighted target's effective ratio below the law's
+    own-share floor ``r_i ≥ ρ p̃_i`` at ``p``: the law predicts it at the floor, while the
+    allocator optimizes the unfloored ``r`` (``""`` when the floor binds nowhere)."""
+    rho = problem.params.ratio_floor
+    if rho <= 0:
+        return ""
+    raw = problem.effective_ratio(p)
+    floored = problem.params.effective_ratio(p[None], problem.tokens)[0]
+    below = [t for t, a, b, w in zip(problem.targets, raw, floored, problem.weights)
+             if w > 0 and b > a + 1e-9 * max(1.0, abs(a))]  # fmt: skip
+    if not below:
+        return ""
+    return (f"; interference takes {', '.join(below)} below the law's own-share floor "
+            f"r ≥ {rho:g} p: the law predicts them at the floor, the allocator optimized the "
+            "unfloored r (check that transfer, or bound their shares)")  # fmt: skip
+
+
 def solve_problem(
     problem: AllocationProblem, *, objective: str = "sum", method: str = "auto"
 ) -> AllocationResult:
@@ -165,6 +183,7 @@ def make_result(
         if left:
             out.message += (f"; {', '.join(left)} get no share and their text is partly unseen "
                             "by the mixture (support-aware loss; give them a lower bound)")  # fmt: skip
+    out.message += _floor_note(problem, np.asarray(p, dtype=float))
     return AllocationResult(
         sources=list(problem.sources), proportions=np.asarray(p, dtype=float), targets=list(problem.targets),
         predicted_loss=problem.predicted_loss(p), effective_ratio=problem.effective_ratio(p),
