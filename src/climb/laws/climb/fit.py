@@ -31,7 +31,7 @@ import numpy as np
 from climb.data.runs import RunTable
 from climb.errors import ClimbError, ClimbWarning
 from climb.laws.base import Diagnostics
-from climb.laws.climb.ratio import R_FLOOR, TRANSFER_EPS, transfer_from_log
+from climb.laws.climb.ratio import R_FLOOR, TRANSFER_EPS, is_ratio_floor, transfer_from_log
 from climb.laws.fitting import (
     HUBER_DELTA,
     fit_log_huber,
@@ -267,7 +267,7 @@ def check_options(law: str, hyper: dict[str, Any]) -> None:
     if len(w_bounds) != 2 or not (w_bounds[0] < w_bounds[1]) or w_bounds[0] > 0 or w_bounds[1] < 0:
         raise ClimbError(f"{law} law: w_bounds must be (lo, hi) with lo ≤ 0 ≤ hi, got {w_bounds}")
     rho = hyper.get("ratio_floor", 0.0)
-    if isinstance(rho, bool) or not (isinstance(rho, int | float) and 0 <= rho < 1):
+    if not is_ratio_floor(rho):
         raise ClimbError(f"{law} law: ratio_floor must be a number in [0, 1), got {rho!r}")
     kb = hyper["kappa_bound"]
     if not (isinstance(kb, int | float) and np.isfinite(kb) and kb >= 0):

@@ -25,7 +25,7 @@ import numpy as np
 
 from climb.errors import ClimbError
 from climb.laws.base import json_array
-from climb.laws.climb.ratio import R_FLOOR, RatioMap
+from climb.laws.climb.ratio import R_FLOOR, RatioMap, is_ratio_floor, own_shares
 from climb.laws.climb.repetition import LAMBDA_DEFAULT, effective_shares, effective_shares_slope
 from climb.laws.climb.support import SupportTerm
 
@@ -106,9 +106,7 @@ class ClimbParams:
         r = self.ratio_map(float(d[0]) if same_d else d)(p2)
         if self.ratio_floor <= 0:
             return r
-        has = self.own >= 0
-        own = np.where(has, np.maximum(p2[:, np.maximum(self.own, 0)], 0.0), 0.0)
-        return np.maximum(r, self.ratio_floor * own)
+        return np.maximum(r, self.ratio_floor * own_shares(p2, self.own))
 
     def ratio_jacobian(self, p: np.ndarray, tokens: float) -> np.ndarray:
         """``∂r_i/∂p_k`` at one mixture ``p`` (S,): ``(T, S)``; equals ``W(D)`` when η = 1."""
@@ -219,7 +217,7 @@ class ClimbParams:
                     "'lambda' a positive number"
                 )
         rho = params.get("ratio_floor", 0.0)  # laws saved before the floor: none
-        if isinstance(rho, bool) or not isinstance(rho, int | float) or not 0 <= rho < 1:
+        if not is_ratio_floor(rho):
             raise ClimbError(f"law JSON ({law}): 'ratio_floor' must be a number in [0, 1)")
         return cls(
             E=vec["E"], A=A, alpha=alpha, B=vec["B"], beta=vec["beta"], W=W, kappa=kappa,

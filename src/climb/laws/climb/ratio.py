@@ -28,6 +28,19 @@ RATIO_FLOOR = 0.1
 language's own data away. Selected by cross-validation on the demos' proxies and a simulated law
 with strong interference (``benchmarks/ratio_floor.py``; docs/laws.md, "Own-share floor")."""
 
+
+def is_ratio_floor(rho: Any) -> bool:
+    """Whether ``rho`` is a valid own-share floor ``ρ``: a number (not a bool) in ``[0, 1)``."""
+    return not isinstance(rho, bool) and isinstance(rho, int | float) and 0 <= rho < 1
+
+
+def own_shares(p: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Each target's own share ``p_{own(i)}`` in each row of ``p`` ``(n, S)`` → ``(n, T)``: 0 for
+    an evaluation-only target (``own(i) = −1``) and for a negative entry."""
+    p2 = np.atleast_2d(np.asarray(p, dtype=float))
+    return np.where(own >= 0, np.maximum(p2[:, np.maximum(own, 0)], 0.0), 0.0)
+
+
 TRANSFER_EPS = 1e-6
 """ε of the saturating transfer ``φ_η(p) = (p + ε)^η − ε^η``: keeps its slope finite at p = 0."""
 
@@ -168,6 +181,8 @@ __all__ = [
     "R_FLOOR",
     "TRANSFER_EPS",
     "RatioMap",
+    "is_ratio_floor",
+    "own_shares",
     "transfer",
     "transfer_curvature",
     "transfer_from_log",

@@ -69,6 +69,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from climb.errors import ClimbError
+from climb.laws.climb.ratio import own_shares
 
 SEEN_COUNT = 1.0
 """Default ``n0``: an item counts as seen after about this many expected occurrences
@@ -201,10 +202,8 @@ class SupportTerm:
             self.g2 = np.zeros_like(self.g0)
 
     def own_share(self, p: np.ndarray) -> np.ndarray:
-        """Each target's own share ``p_i`` in each row (0 for an evaluation-only target, and for
-        a negative entry): ``(n, T)`` for ``p`` ``(n, S)``."""
-        p2 = np.atleast_2d(np.asarray(p, dtype=float))
-        return np.where(self.own >= 0, np.maximum(p2[:, np.maximum(self.own, 0)], 0.0), 0.0)
+        """Each target's own share in each row (:func:`~climb.laws.climb.ratio.own_shares`)."""
+        return own_shares(p, self.own)
 
     def unseen_mass(self, p: np.ndarray, tokens: np.ndarray | float) -> np.ndarray:
         """``u_i(p, D) = Σ_v f_i(v) exp(−D Σ_j p_j f_j(v) / n0)`` where ``p_i = 0``, else 0:
@@ -378,9 +377,10 @@ def check_support_options(
 class SupportOptions:
     """Mixin of a law with the support-aware term's hyper-parameters ``support`` (a
     :class:`SupportProfile` or None), ``support_count`` (``n0``), ``support_gate`` (``τ``),
-    ``support_trace`` (``T_0``) and ``support_ceiling`` (fit ``C_i``), stored by its ``__init__``: their validation and the unfitted
-    term for a run table. The climb family keeps the fitted term in its parameters; the baselines
-    in ``support_`` (:class:`climb.laws.supported.SupportedLaw`)."""
+    ``support_trace`` (``T_0``) and ``support_ceiling`` (fit ``C_i``), stored by its
+    ``__init__``: their validation and the unfitted term for a run table. The climb family keeps
+    the fitted term in its parameters; the baselines in ``support_``
+    (:class:`climb.laws.supported.SupportedLaw`)."""
 
     name: ClassVar[str]
     support: SupportProfile | None
