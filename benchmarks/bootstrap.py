@@ -17,7 +17,10 @@ caps ``p D ≤ 4 U``, level 0.9, seed 0). Printed:
    allocation;
 2. ``bootstrap_allocation`` serially (``n_jobs=1``) and on ``--jobs`` processes: seconds, seconds
    per refit, the speed-up, and whether the samples are bit-identical;
-3. two cheaper refits compared with the cold ones *on the same resamples* (same seed, so the same
+3. the bootstrap with the λ profile as it was until 2026-12-01 (refined between grid points by
+   bounded Brent to ``ln λ`` ± 0.02, not by one parabola step), serially: seconds, and today's
+   samples compared with its (same resamples; as in 4.);
+4. two cheaper refits compared with the cold ones *on the same resamples* (same seed, so the same
    draws): the repetition decay λ fixed at the full-data fit's ``λ̂`` (a warm start of the λ
    profile) and ``n_starts=1`` (fewer starts). For each: seconds, the largest paired difference
    ``|p_cold^(b) − p_cheap^(b)|`` over resamples and sources, and each source's interval ends
@@ -123,6 +126,18 @@ def timed_calls(spent: dict[str, list[float]]) -> Iterator[None]:
             setattr(obj, name, fn)
 
 
+@contextlib.contextmanager
+def profile_refine(how: str) -> Iterator[None]:
+    """The climb law's λ profile refined by ``how`` inside the block (``"brent"``: the profile
+    until 2026-12-01; in this process only)."""
+    saved = estimators.PROFILE_REFINE
+    estimators.PROFILE_REFINE = how
+    try:
+        yield
+    finally:
+        estimators.PROFILE_REFINE = saved
+
+
 def profile_fit(case: Case, runs: RunTable, what: str) -> None:
     spent: dict[str, list[float]] = defaultdict(list)
     with timed_calls(spent):
@@ -199,6 +214,11 @@ def run_case(scenario: str, case: Case, n_boot: int, jobs: int) -> None:
     )
     print(f"bootstrap n_jobs={jobs}: {tj:.1f} s ({tj / n_boot:.2f} s per refit); speed-up "
           f"{t1 / tj:.2f}x; samples identical to n_jobs=1: {same}")  # fmt: skip
+    with profile_refine("brent"):
+        full, tb = boot(case, n_boot, 1)
+    print(f"λ profile refined by bounded Brent (until 2026-12-01), n_jobs=1: {tb:.1f} s; "
+          f"before / now {tb / t1:.2f}x")  # fmt: skip
+    compare(full, serial, "now against it (reference: the Brent-refined profile)", t1)
     warm, tw = boot(case, n_boot, 1, repetition=lam)
     compare(serial, warm, f"λ fixed at λ̂ = {lam:.3g}", tw)
     few, tf = boot(case, n_boot, 1, n_starts=1)

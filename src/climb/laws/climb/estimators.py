@@ -36,7 +36,9 @@ from climb.laws.climb.ratio import R_FLOOR, RATIO_FLOOR
 from climb.laws.climb.repetition import (
     LAMBDA_DEFAULT,
     LAMBDA_GRID,
+    PROFILE_REFINE,
     effective_shares,
+    parabola_vertex,
     repeats,
 )
 from climb.laws.climb.support import (
@@ -220,8 +222,9 @@ class ClimbLaw(SupportOptions, Law):
 
     def _fit_repetition(self, runs: RunTable, unique: np.ndarray) -> tuple[FamilyFit, float]:
         """Fit on the effective shares ``p̃ = S(pD; U)/D`` (:mod:`~climb.laws.climb.repetition`);
-        ``λ`` profiled over :data:`LAMBDA_GRID` (least total cost) when ``repetition="auto"`` and
-        the runs repeat data, else ``LAMBDA_DEFAULT`` or the given number."""
+        ``λ`` profiled over :data:`LAMBDA_GRID` (least total cost), refined between the best grid
+        point's neighbours (:data:`PROFILE_REFINE`), when ``repetition="auto"`` and the runs
+        repeat data, else ``LAMBDA_DEFAULT`` or the given number."""
         if self.repetition != "auto":
             grid: tuple[float, ...] = (float(self.repetition),)
         elif repeats(runs.p, runs.tokens, unique):
@@ -240,10 +243,15 @@ class ClimbLaw(SupportOptions, Law):
             return fits[lam][0]
 
         costs = [cost(float(np.log(lam))) for lam in grid]
-        if len(grid) > 2:  # refine between the best grid point's neighbours (bounded Brent)
-            k = int(np.argmin(costs))
+        k = int(np.argmin(costs))
+        if len(grid) > 2 and PROFILE_REFINE == "brent":
             lo, hi = np.log(grid[max(k - 1, 0)]), np.log(grid[min(k + 1, len(grid) - 1)])
             minimize_scalar(cost, bounds=(lo, hi), method="bounded", options={"xatol": 0.02})
+        elif len(grid) > 2 and 0 < k < len(grid) - 1:
+            x = np.log(np.array(grid[k - 1 : k + 2]))
+            vertex = parabola_vertex(x, np.array(costs[k - 1 : k + 2]))
+            if vertex is not None and x[0] < vertex < x[2]:
+                cost(vertex)
         lam = min(fits, key=lambda x: fits[x][0])
         return fits[lam][1], lam
 
