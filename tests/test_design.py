@@ -19,6 +19,7 @@ from climb.proxy.design import (
     Plan,
     PlannedRun,
     check_identifiability,
+    d_criterion,
     design_runs,
 )
 
@@ -177,6 +178,7 @@ def test_design_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["--sources", "de", "en", "--runs", "3", "--schedule", "cosine"], "n_runs=3 is too few"),
         (["--sources", "de", "en", "--model", "big"], "--model 'big'"),
         (["--sources", "de", "en", "--train-opt", "lr=-1"], "lr"),
+        (["--sources", "de", "en", "--candidates", "0"], "candidates=0"),
     ],
 )
 def test_design_cli_errors(
@@ -334,3 +336,44 @@ def test_demo_designs_use_wsd_true_budgets() -> None:
         assert all(r.budgets == tuple(sorted(cfg.proxy_tokens)) for r in plan.runs)
         rep = plan.identifiability()
         assert rep.budgets == sorted(cfg.proxy_tokens) and rep.rows == 2 * cfg.proxy_runs
+
+
+# ---------------------------------------------------------------------- D-optimal candidates
+def test_candidates_keep_the_d_optimal_draw_and_one_is_the_old_design() -> None:
+    unique = {"es": 5_000_000, "pt": 5_000_000, "fr": 5_000_000, "ca": 12_000, "ru": 5_000_000}
+    args = {"seed": 0, "unique_tokens": unique, "max_epochs": 4.0, "warn": False}
+    budgets = [300_000, 600_000]
+    first = design_runs(list(unique), budgets, 15, **args)  # type: ignore[arg-type]
+    assert "candidates" not in first.design
+    # candidates=1 is the design as before, and the first of every longer list of candidates
+    picks = {n: design_runs(list(unique), budgets, 15, candidates=n, **args)  # type: ignore[arg-type]
+             for n in (2, 8, 32)}  # fmt: skip
+    values = {n: p.design["candidates"]["d_criterion"] for n, p in picks.items()}
+    assert values[2] <= values[8] <= values[32]  # more candidates never pick a worse design
+    assert values[32] > round(d_criterion(first), 4)  # and here one beats the first draw
+    chosen = picks[32].design["candidates"]["chosen"]
+    assert 1 <= chosen <= 32 and picks[32].design["candidates"]["drawn"] == 32
+    assert d_criterion(picks[32]) == pytest.approx(values[32], abs=1e-4)
+    # every candidate keeps the caps: p·D ≤ 4 U at every true budget of every run
+    for plan in picks.values():
+        for run in plan.runs:
+            for b in run.budgets:
+                assert all(
+                    share * b <= 4 * unique[s] * (1 + 1e-3) for s, share in run.mixture.items()
+                )
+    with pytest.raises(ClimbError, match="candidates"):
+        design_runs(list(unique), budgets, 15, candidates=0, **args)  # type: ignore[arg-type]
+
+
+def test_d_criterion_prefers_the_better_conditioned_design() -> None:
+    sources = ["a", "b", "c"]
+
+    def plan(mixes: list[dict[str, float]]) -> Plan:
+        runs = [PlannedRun(f"r{k}", m, 1000) for k, m in enumerate(mixes)]
+        return Plan(sources=sources, runs=runs)
+
+    monos = [{s: 1.0} for s in sources]
+    spread = plan([*monos, {"a": 0.5, "b": 0.5}, {"b": 0.5, "c": 0.5}, {"a": 0.5, "c": 0.5}])
+    # the same number of runs, but the mixtures repeat one direction: less information on w
+    narrow = plan([*monos, {"a": 0.5, "b": 0.5}, {"a": 0.5, "b": 0.5}, {"a": 0.49, "b": 0.51}])
+    assert d_criterion(spread) > d_criterion(narrow)

@@ -51,6 +51,11 @@ def _register_design(sub: argparse._SubParsersAction) -> None:
         "row a true budget; cosine: one run per budget and mixture",
     )
     d.add_argument("--seed", type=int, default=0, help="seed of the Dirichlet sampling (default 0)")
+    d.add_argument(
+        "--candidates", type=int, default=1, metavar="N",
+        help="draw N candidate designs from the seed and keep the D-optimal one (default 1: the "
+        "first); worth it where data caps bind (benchmarks/design_candidates.py)",
+    )  # fmt: skip
     d.add_argument("--out", required=True, help="the plan YAML to write")
     d.add_argument(
         "--corpus", help="corpus directory (unique tokens, sources); default: the embedded corpus"
@@ -161,6 +166,7 @@ def run_design(args: argparse.Namespace) -> int:
             model=model,
             train=train,
             schedule=args.schedule,
+            candidates=args.candidates,
         )
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)

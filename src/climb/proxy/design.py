@@ -28,7 +28,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -360,6 +360,7 @@ def design_runs(
     pair_shares: Sequence[float] = PAIR_SHARES,
     schedule: str = "wsd",
     warn: bool = True,
+    candidates: int = 1,
 ) -> Plan:
     """Design a sweep: monolingual runs, pairs and Dirichlet mixtures at the token budgets.
 
@@ -383,11 +384,17 @@ def design_runs(
     source) is dropped, or for WSD shortened to the largest budget it can hold. All are reported as
     :class:`ClimbWarning`. The plan is checked with :func:`check_identifiability`; problems are
     warned about (``warn=False`` to silence).
+
+    ``candidates`` ``n > 1``: of ``n`` designs drawn from the seeded stream (the first is that of
+    ``candidates=1``) the *D-optimal* one, the largest :func:`d_criterion`, is kept (recorded in
+    ``design.candidates``); where caps bind its laws predict better (benchmarks/design_candidates.py).
     """
     sources = [str(s) for s in sources]
     K = len(sources)
     budgets = sorted({int(t) for t in tokens})
     _check_design_args(sources, budgets, n_runs, unique_tokens, max_epochs, pair_shares, schedule)
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+        raise ClimbError(f"candidates={candidates!r}: must be a whole number ≥ 1")
     rng = np.random.default_rng(seed)
     per_budget = [n_runs // len(budgets)] * len(budgets)
     for k in range(n_runs % len(budgets)):
@@ -399,22 +406,12 @@ def design_runs(
         else np.ones(K)
     )
     natural = natural / natural.sum()
-    mixtures = _mixtures(sources, n_mix, natural, rng, pair_shares)
-    caps = _Caps(sources, unique_tokens, max_epochs)
-    if schedule == "wsd":
-        runs = _wsd_runs(mixtures, budgets, caps)
-    else:
-        runs = _cosine_runs(mixtures, budgets, per_budget, caps)
-    if warn:
-        caps.warn()
-    if not runs:
-        raise ClimbError("design: every run broke the data caps; lower tokens or raise max_epochs")
     train = (train if train is not None else TrainConfig()).model_copy(
         update={"schedule": schedule}
     )
-    plan = Plan(
+    base = Plan(
         sources=sources,
-        runs=runs,
+        runs=[],
         model=model if model is not None else ModelConfig(),
         train=train,
         design={
@@ -425,22 +422,70 @@ def design_runs(
             "max_epochs": max_epochs,
             "pair_shares": [float(x) for x in pair_shares],
             "natural": {s: round(float(q), 6) for s, q in zip(sources, natural)},
-            "repaired": caps.repaired,
-            "shortened": caps.shortened,
-            "dropped": caps.dropped,
         },
     )
+    best: tuple[float, Plan, _Caps] | None = None
+    for attempt in range(1, candidates + 1):
+        mixtures = _mixtures(sources, n_mix, natural, rng, pair_shares)
+        plan, caps = _candidate(
+            base, mixtures, budgets, per_budget, _Caps(sources, unique_tokens, max_epochs)
+        )
+        if candidates == 1:
+            best = (0.0, plan, caps)
+            break
+        value = d_criterion(plan)
+        plan.design["candidates"] = {"drawn": int(candidates), "chosen": attempt,
+                                     "d_criterion": round(value, 4)}  # fmt: skip
+        if best is None or value > best[0]:
+            best = (value, plan, caps)
+    assert best is not None
+    _, plan, caps = best
+    if warn:
+        caps.warn()
     report = check_identifiability(plan)
     plan.design["identifiable"] = report.ok
     if warn and not report.ok:
-        shown = "; ".join(report.problems[:3])
-        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
-        warnings.warn(
-            f"design: some interactions may not be identifiable: {shown}{more}; add runs (n_runs) or budgets",
-            ClimbWarning,
-            stacklevel=2,
-        )
+        _warn_identifiability(report)
     return plan
+
+
+def _warn_identifiability(report: IdentifiabilityReport) -> None:
+    shown = "; ".join(report.problems[:3])
+    more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+    warnings.warn(
+        f"design: some interactions may not be identifiable: {shown}{more}; add runs (n_runs) or budgets",
+        ClimbWarning,
+        stacklevel=3,
+    )
+
+
+def _candidate(
+    base: Plan, mixtures: list[tuple[str, str, dict[str, float]]], budgets: list[int],
+    per_budget: list[int], caps: _Caps,
+) -> tuple[Plan, _Caps]:  # fmt: skip
+    """``base`` with the runs of ``mixtures`` under ``caps`` (its schedule's; the caps record what
+    they repaired, shortened or dropped)."""
+    if base.train.schedule == "wsd":
+        runs = _wsd_runs(mixtures, budgets, caps)
+    else:
+        runs = _cosine_runs(mixtures, budgets, per_budget, caps)
+    if not runs:  # the monolingual and pair runs are in every candidate: none would do
+        raise ClimbError("design: every run broke the data caps; lower tokens or raise max_epochs")
+    design = dict(base.design, repaired=caps.repaired, shortened=caps.shortened,
+                  dropped=caps.dropped)  # fmt: skip
+    return replace(base, runs=runs, design=design), caps
+
+
+def d_criterion(plan: Plan) -> float:
+    """``Σ_i ln det(P_{-i}ᵀ P_{-i} + 10⁻⁶ I)`` over the plan's true-budget rows: the D-optimality of
+    the regressions ``r_i − p_i = Σ_{j≠i} w_ij p_j`` that identify the transfer weights (larger:
+    a smaller joint confidence region of every target's ``w_i·``)."""
+    P, _ = true_budget_rows(plan)
+    total = 0.0
+    for i in range(P.shape[1]):
+        s = np.linalg.svd(np.delete(P, i, axis=1), compute_uv=False)
+        total += float(np.sum(np.log(s**2 + 1e-6)))
+    return total
 
 
 def _check_design_args(
