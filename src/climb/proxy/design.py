@@ -393,8 +393,7 @@ def design_runs(
     K = len(sources)
     budgets = sorted({int(t) for t in tokens})
     _check_design_args(sources, budgets, n_runs, unique_tokens, max_epochs, pair_shares, schedule)
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
-        raise ClimbError(f"candidates={candidates!r}: must be a whole number ≥ 1")
+    _check_candidates(candidates)
     rng = np.random.default_rng(seed)
     per_budget = [n_runs // len(budgets)] * len(budgets)
     for k in range(n_runs % len(budgets)):
@@ -427,9 +426,8 @@ def design_runs(
     best: tuple[float, Plan, _Caps] | None = None
     for attempt in range(1, candidates + 1):
         mixtures = _mixtures(sources, n_mix, natural, rng, pair_shares)
-        plan, caps = _candidate(
-            base, mixtures, budgets, per_budget, _Caps(sources, unique_tokens, max_epochs)
-        )
+        caps = _Caps(sources, unique_tokens, max_epochs)
+        plan = _candidate(base, mixtures, budgets, per_budget, caps, warn)
         if candidates == 1:
             best = (0.0, plan, caps)
             break
@@ -461,8 +459,8 @@ def _warn_identifiability(report: IdentifiabilityReport) -> None:
 
 def _candidate(
     base: Plan, mixtures: list[tuple[str, str, dict[str, float]]], budgets: list[int],
-    per_budget: list[int], caps: _Caps,
-) -> tuple[Plan, _Caps]:  # fmt: skip
+    per_budget: list[int], caps: _Caps, warn: bool,
+) -> Plan:  # fmt: skip
     """``base`` with the runs of ``mixtures`` under ``caps`` (its schedule's; the caps record what
     they repaired, shortened or dropped)."""
     if base.train.schedule == "wsd":
@@ -470,10 +468,17 @@ def _candidate(
     else:
         runs = _cosine_runs(mixtures, budgets, per_budget, caps)
     if not runs:  # the monolingual and pair runs are in every candidate: none would do
+        if warn:
+            caps.warn()
         raise ClimbError("design: every run broke the data caps; lower tokens or raise max_epochs")
     design = dict(base.design, repaired=caps.repaired, shortened=caps.shortened,
                   dropped=caps.dropped)  # fmt: skip
-    return replace(base, runs=runs, design=design), caps
+    return replace(base, runs=runs, design=design)
+
+
+def _check_candidates(candidates: Any) -> None:
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+        raise ClimbError(f"candidates={candidates!r}: must be a whole number ≥ 1")
 
 
 def d_criterion(plan: Plan) -> float:
