@@ -377,3 +377,14 @@ def test_d_criterion_prefers_the_better_conditioned_design() -> None:
     # the same number of runs, but the mixtures repeat one direction: less information on w
     narrow = plan([*monos, {"a": 0.5, "b": 0.5}, {"a": 0.5, "b": 0.5}, {"a": 0.49, "b": 0.51}])
     assert d_criterion(spread) > d_criterion(narrow)
+
+
+@pytest.mark.parametrize("candidates", [1, 8])
+def test_a_design_that_no_run_survives_names_the_dropped_runs_and_fails(candidates: int) -> None:
+    tiny = {"a": 10, "b": 10, "c": 10}  # 4 epochs of 10 tokens hold no run of 1,000 tokens
+    with (
+        pytest.warns(ClimbWarning, match="were dropped, e.g. wsd-mono-a"),
+        pytest.raises(ClimbError, match="every run broke the data caps"),
+    ):
+        design_runs(list(tiny), [1_000], 6, unique_tokens=tiny, max_epochs=4.0,
+                    candidates=candidates)  # fmt: skip
