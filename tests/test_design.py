@@ -167,6 +167,15 @@ def test_design_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert plan.train.checkpoints == (0.5,) and plan.train.compile is False
     nat = plan.design["natural"]
     assert nat["de"] > nat["en"] > nat["ru"]  # ∝ unique tokens (bytes of the train split)
+    assert "candidate" not in captured.out and "candidates" not in plan.design
+    more = tmp_path / "plan16.yaml"
+    code = main(["design", "--corpus", str(corpus), "--sources", "de,en,ru", "--tokens", "10k",
+                 "20k", "--runs", "12", "--candidates", "16", "--out", str(more)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    record = Plan.load(more).design["candidates"]
+    assert record["drawn"] == 16 and 1 <= record["chosen"] <= 16
+    assert f"D-optimal of 16 candidate designs (draw {record['chosen']}," in captured.out
 
 
 @pytest.mark.parametrize(

@@ -185,9 +185,12 @@ def run_design(args: argparse.Namespace) -> int:
     rep = plan.identifiability()
     ident = "yes" if rep.ok else "NO (see warnings)"
     budgets = ", ".join(f"{b:,}" for b in rep.budgets)
+    cand = plan.design.get("candidates")
+    chosen = (f"; D-optimal of {cand['drawn']} candidate designs (draw {cand['chosen']}, "
+              f"d_criterion {cand['d_criterion']:g})" if cand else "")  # fmt: skip
     print(
         f"wrote {out}: {plan_summary(plan)}; {rep.rows} true-budget rows at {len(rep.budgets)} "
-        f"true budget(s) ({budgets}); identifiable: {ident}"
+        f"true budget(s) ({budgets}); identifiable: {ident}{chosen}"
     )
     if args.launch_format:
         from climb.exports.launch import write_launch
