@@ -392,8 +392,9 @@ def design_runs(
     sources = [str(s) for s in sources]
     K = len(sources)
     budgets = sorted({int(t) for t in tokens})
-    _check_design_args(sources, budgets, n_runs, unique_tokens, max_epochs, pair_shares, schedule)
-    _check_candidates(candidates)
+    _check_design_args(
+        sources, budgets, n_runs, unique_tokens, max_epochs, pair_shares, schedule, candidates
+    )
     rng = np.random.default_rng(seed)
     per_budget = [n_runs // len(budgets)] * len(budgets)
     for k in range(n_runs % len(budgets)):
@@ -476,11 +477,6 @@ def _candidate(
     return replace(base, runs=runs, design=design)
 
 
-def _check_candidates(candidates: Any) -> None:
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
-        raise ClimbError(f"candidates={candidates!r}: must be a whole number ≥ 1")
-
-
 def d_criterion(plan: Plan) -> float:
     """``Σ_i ln det(P_{-i}ᵀ P_{-i} + 10⁻⁶ I)`` over the plan's true-budget rows: the D-optimality of
     the regressions ``r_i − p_i = Σ_{j≠i} w_ij p_j`` that identify the transfer weights (larger:
@@ -501,7 +497,10 @@ def _check_design_args(
     max_epochs: float | None,
     pair_shares: Sequence[float],
     schedule: str,
+    candidates: Any = 1,
 ) -> None:
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+        raise ClimbError(f"candidates={candidates!r}: must be a whole number ≥ 1")
     K = len(sources)
     if K < 2:
         raise ClimbError("sources: give at least 2 sources (a mixture law needs a mixture)")
