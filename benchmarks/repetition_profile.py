@@ -47,20 +47,6 @@ SETTINGS = {"before": "brent", "now": estimators.PROFILE_REFINE}
 """How each setting refines the profile between grid points."""
 
 
-def by_share(pred: np.ndarray, runs) -> str:  # type: ignore[no-untyped-def]
-    cells = {"p ≥ 1%": [], "0 < p < 1%": [], "p = 0": []}
-    for k, t in enumerate(runs.targets):
-        p = runs.p[:, runs.sources.index(t)]
-        e = np.abs(pred[:, k] - runs.loss[:, k])
-        cells["p ≥ 1%"] += list(e[p >= 0.01])
-        cells["0 < p < 1%"] += list(e[(p > 0) & (p < 0.01)])
-        cells["p = 0"] += list(e[p == 0])
-    every = [x for v in cells.values() for x in v]
-    return f"all {np.mean(every):.4f}; " + "; ".join(
-        f"{k} {np.mean(v):.4f} ({len(v)})" for k, v in cells.items() if v
-    )
-
-
 def transfer_demo() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         case = demo_case("transfer", Path(tmp))
@@ -95,7 +81,8 @@ def transfer_demo() -> None:
             cv = cross_validate(lambda: get_law("climb", seed=0, **case.hyper), runs, 5, 0,
                                 groups=np.array(runs.train_run), fold_jobs=1)  # fmt: skip
             dt = time.perf_counter() - t0
-        print(f"  {name:<7} 5-fold CV ({dt:.0f} s), MAE: {by_share(cv.predictions, runs)}")
+        print(f"  {name:<7} 5-fold CV ({dt:.0f} s): MAE {cv.overall['mae']:.4f}; "
+              f"{cv.by_share_line()}")  # fmt: skip
 
 
 def simulated(n_sources: int, lam: float, unique: dict[str, float], seed: int) -> None:

@@ -30,7 +30,7 @@ PROFILE_REFINE = "parabola"
 """How the ``λ`` profile refines between grid points: ``"parabola"`` (one fit at the vertex of the
 parabola in ``ln λ`` through the best grid point and its two neighbours) or ``"brent"`` (bounded
 Brent between the neighbours to ``ln λ`` ± 0.02: about 8 fits; the profile up to 2026-12-01).
-Same ``λ̂`` on the demos' runs, 1.5–2× faster (benchmarks/repetition_profile.py)."""
+Same ``λ̂`` on the demos' runs, 1.3–1.6× faster (benchmarks/repetition_profile.py, bootstrap.py)."""
 
 FIT_EPOCHS = 1.5
 """``λ`` is fitted when ≥ 3 runs train some source for more than this many epochs."""
