@@ -162,8 +162,10 @@ def exhaustive(means: list[dict], seed0: list[dict], size: int = 4, show: int = 
     res = [(*scored(means, seed0, list(c)), c)
            for k in range(1, size + 1) for c in itertools.combinations(names, k)]  # fmt: skip
     res.sort()
-    print(f"\nevery subset of ≤ {size} of {len(names)} features ({len(res)} linear models), "
-          "fitted to the 3-seed means, MAE against seed 0; the best leaving one mixture out:")
+    print(
+        f"\nevery subset of ≤ {size} of {len(names)} features ({len(res)} linear models), "
+        "fitted to the 3-seed means, MAE against seed 0; the best leaving one mixture out:"
+    )
     print(f"{'features':<48} {'LOMO':>6} {'in sample':>10}")
     for lomo_mae, ins, cols in res[:show]:
         print(f"{' + '.join(cols):<48} {lomo_mae:>6.3f} {ins:>10.3f}")
@@ -174,11 +176,16 @@ def free_levels(means: list[dict], seed0: list[dict]) -> None:
     """A free intercept per (run, budget), and per target, fitted in sample to the means."""
     y = np.array([x["y"] for x in means])
     y0 = np.array([x["y"] for x in seed0])
-    for label, keys in (("a level per run", ["cell"]), ("a level per run + per target", ["cell", "target"])):
+    for label, keys in (
+        ("a level per run", ["cell"]),
+        ("a level per run + per target", ["cell", "target"]),
+    ):
         cols = []
         for key in keys:
             values = sorted({str(x[key]) for x in means})
-            cols += [[float(str(x[key]) == v) for x in means] for v in values[(key != "cell"):]]
+            if key != "cell":  # the first target is the reference: the run levels hold its level
+                values = values[1:]
+            cols += [[float(str(x[key]) == v) for x in means] for v in values]
         X = np.array(cols).T
         coef = np.linalg.lstsq(X, y, rcond=None)[0]
         print(f"{label:<48} {X.shape[1]:>3} parameters, in sample: "
