@@ -21,7 +21,7 @@ from climb.data.corpus import (
     split_documents,
     write_unique_tokens,
 )
-from climb.errors import ClimbError
+from climb.errors import ClimbError, ClimbWarning
 
 DE = [f"Dies ist das Dokument Nummer {i} mit etwas deutschem Text darin." for i in range(40)]
 RU = [f"Это документ номер {i}, в нём немного русского текста." for i in range(30)]
@@ -229,6 +229,34 @@ def test_layout_errors(tmp_path: Path) -> None:
         c.documents("one")
     with pytest.raises(ClimbError, match="not a directory"):
         Corpus.open(tmp_path / "one.txt")
+
+
+def test_folder_of_shards_named_anything(tmp_path: Path) -> None:
+    """A source folder without ``train…`` shards takes every other corpus file as its training
+    split, in name order (shards as downloaded: ``part-000.jsonl.gz``, ``00001.parquet`` …); with
+    ``train…`` shards the others are ignored, with a warning that says so."""
+    de = tmp_path / "de"
+    de.mkdir()
+    docs = [f"Dokument {i} " + "x" * (50 + i) for i in range(40)]
+    with gzip.open(de / "part-000.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": d}) + "\n" for d in docs[:20])
+    pq.write_table(pa.table({"text": docs[20:30]}), de / "part-001.parquet")
+    (de / "part-002.txt").write_text("\n\n".join(docs[30:]))
+    (de / "README.txt").write_text("not a shard")
+    (de / "notes.md").write_text("not a corpus file")
+    c = Corpus.open(tmp_path)
+    assert c.sources == ["de"]
+    assert sorted(c.documents("de", "train") + c.documents("de", "valid")) == sorted(docs)
+    (de / "valid.txt").write_text("Ein Validierungsdokument")  # given validation: not carved
+    assert Corpus.open(tmp_path).documents("de", "valid") == ["Ein Validierungsdokument"]
+    assert sorted(Corpus.open(tmp_path).documents("de", "train")) == sorted(docs)
+    (de / "train-000.txt").write_text("nur das")
+    with pytest.warns(
+        ClimbWarning,
+        match=r"3 corpus file\(s\) not named train…/valid… are ignored \(e\.g\. part-000\.jsonl\.gz\)",
+    ):
+        c = Corpus.open(tmp_path)
+    assert c.documents("de", "train") == ["nur das"]
 
 
 def test_carve_validation_skips_documents_that_overshoot() -> None:

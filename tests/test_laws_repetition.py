@@ -161,3 +161,47 @@ def test_allocator_optimizes_the_repetition_aware_loss(truth_and_runs) -> None: 
         if r.success:
             best = min(best, r.fun)
     assert f(res.proportions[:2]) <= best + 1e-6 * abs(best)
+
+
+@pytest.mark.slow
+def test_cli_fit_and_cv_with_unique_tokens(truth_and_runs, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``climb fit / cv --unique-tokens CSV`` fit the repetition-aware law from the command line:
+    the same λ as the library with the same counts, said in one line; bad input is one line."""
+    from climb.cli import main
+
+    _, U, runs = truth_and_runs
+    table = runs.write(tmp_path / "runs.csv")
+    counts = tmp_path / "unique.csv"
+    counts.write_text("source,tokens\n" + "".join(f"{s},{u:g}\n" for s, u in U.items()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        want = get_law("climb", seed=0, unique_tokens=U).fit(runs)
+        assert main(["fit", str(table), "--unique-tokens", str(counts),
+                     "--out", str(tmp_path / "law.json")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    law = load_law(tmp_path / "law.json")
+    assert law.params_.lam == want.params_.lam != LAMBDA_DEFAULT
+    assert f"repeated data: λ = {want.params_.lam:.4g} (fitted)" in out
+    np.testing.assert_allclose(law.params_.unique_tokens, [U[s] for s in runs.sources])
+    # cv takes the same counts: out-of-fold predictions of the repetition-aware law
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        assert main(["cv", str(table), "--unique-tokens", str(counts), "--folds", "3",
+                     "--jobs", "1", "--json"]) == 0  # fmt: skip
+    assert '"mae"' in capsys.readouterr().out
+
+    def error(argv: list[str], message: str) -> None:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("climb: error: ") and message in err and err.count("\n") == 1, err
+
+    law_out = str(tmp_path / "l.json")
+    error(["fit", str(table), "--law", "dml", "--unique-tokens", str(counts), "--out", law_out],
+          "--unique-tokens applies to the climb and isolated laws only, not 'dml'")  # fmt: skip
+    error(["fit", str(table), "--unique-tokens", str(tmp_path / "none.csv"), "--out", law_out],
+          "no such file")  # fmt: skip
+    counts.write_text("source,tokens\ns1,1e5\n")
+    error(["fit", str(table), "--unique-tokens", str(counts), "--out", law_out],
+          "unique_tokens has no count for source(s) s2, s3")  # fmt: skip
+    assert not (tmp_path / "l.json").exists()

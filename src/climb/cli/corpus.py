@@ -103,7 +103,8 @@ def run_stats(args: argparse.Namespace) -> int:
         table.add_column(col, justify="left" if col in ("source", "script") else "right")
     for st in stats:
         table.add_row(st.source, st.script, f"{st.documents:,}", f"{st.bytes:,}", f"{st.unique_tokens:,}", f"{st.valid_bytes:,}")  # fmt: skip
-    table.add_row("total", f"{len({st.script for st in stats})} scripts", f"{sum(st.documents for st in stats):,}",
+    scripts = len({st.script for st in stats})
+    table.add_row("total", f"{scripts} script{'s' * (scripts != 1)}", f"{sum(st.documents for st in stats):,}",
                   f"{sum(st.bytes for st in stats):,}", f"{sum(st.unique_tokens for st in stats):,}",
                   f"{sum(st.valid_bytes for st in stats):,}", style="bold")  # fmt: skip
     Console(width=max(100, 0)).print(table)

@@ -25,6 +25,12 @@ BUDGET_HELP = (
 )
 
 
+UNIQUE_HELP = (
+    "climb / isolated: unique tokens per source (CSV source,tokens, e.g. from `climb corpus stats "
+    "--unique-tokens-out`): epochs beyond the first count less in the effective data, S(T; U), "
+    "with the decay λ fitted when runs repeat data (docs/laws.md)"
+)
+
 CORPUS_HELP = (
     "the support-aware term (every law) for languages a run leaves out or holds at a trace share, "
     "from the byte frequencies of this corpus folder ('embedded': the shipped corpus); "
@@ -49,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "fitted η (default) or linear r = W p (η = 1)")  # fmt: skip
     p.add_argument("--budget-exponent", choices=("shared", "free"), help=BUDGET_HELP)
     p.add_argument("--corpus", help=CORPUS_HELP)
+    p.add_argument("--unique-tokens", metavar="CSV", help=UNIQUE_HELP)
     p.set_defaults(func=run_fit)
 
     p = sub.add_parser(
@@ -87,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="climb-family laws: saturating (default) or linear transfer")  # fmt: skip
     p.add_argument("--budget-exponent", choices=("shared", "free"), help=BUDGET_HELP)
     p.add_argument("--corpus", help=CORPUS_HELP)
+    p.add_argument("--unique-tokens", metavar="CSV", help=UNIQUE_HELP)
     p.set_defaults(func=run_cv)
 
     p = sub.add_parser(
@@ -158,10 +166,11 @@ def make_law(
     transfer: str | None = None,
     support: Any = None,
     budget_exponent: str | None = None,
+    unique_tokens: dict[str, float] | None = None,
 ) -> Law:
-    """An unfitted law; ``seed`` / ``n_jobs`` / ``transfer`` / ``support`` / ``budget_exponent``
-    are passed only to laws that take them (``--transfer``, ``--corpus`` or ``--budget-exponent``
-    given for another law is an error)."""
+    """An unfitted law; ``seed`` / ``n_jobs`` / ``transfer`` / ``support`` / ``budget_exponent`` /
+    ``unique_tokens`` are passed only to laws that take them (``--transfer``, ``--corpus``,
+    ``--budget-exponent`` or ``--unique-tokens`` given for another law is an error)."""
     cls = law_class(name)
     accepted = inspect.signature(cls.__init__).parameters
     hyper: dict[str, Any] = {}
@@ -179,11 +188,23 @@ def make_law(
                 f"--budget-exponent applies to the climb and isolated laws only, not '{name}'"
             )
         hyper["budget_exponent"] = budget_exponent
+    if unique_tokens is not None:
+        if "unique_tokens" not in accepted:
+            raise ClimbError(
+                f"--unique-tokens applies to the climb and isolated laws only, not '{name}'"
+            )
+        hyper["unique_tokens"] = unique_tokens
     if seed is not None and "seed" in accepted:
         hyper["seed"] = seed
     if jobs is not None and jobs != 1 and "n_jobs" in accepted:
         hyper["n_jobs"] = jobs
     return cls(**hyper)
+
+
+def _rows(runs: RunTable) -> str:
+    """``"16 rows of 8 training runs"`` (``"60 runs"`` where each run is one row)."""
+    n = len(set(runs.train_run))
+    return f"{len(runs)} runs" if n == len(runs) else f"{len(runs)} rows of {n} training runs"
 
 
 def _check_out(path: str, suffixes: tuple[str, ...], option: str) -> Path:
@@ -212,8 +233,9 @@ def _print_json(obj: Any) -> None:
 # ---------------------------------------------------------------------- verbs
 def run_fit(args: argparse.Namespace) -> int:
     # unknown name or option fails before reading
+    unique = _unique_tokens(args)
     law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer,
-                   budget_exponent=args.budget_exponent)  # fmt: skip
+                   budget_exponent=args.budget_exponent, unique_tokens=unique)  # fmt: skip
     if args.corpus is not None:
         make_law(args.law, support=object())  # --corpus for a law without the term fails here
     out = _check_out(args.out, (".json",), "--out")
@@ -221,17 +243,45 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.corpus is not None:
         law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer,
                        support=support_profile(args.corpus, runs),
-                       budget_exponent=args.budget_exponent)  # fmt: skip
+                       budget_exponent=args.budget_exponent, unique_tokens=unique)  # fmt: skip
     t0 = time.perf_counter()
     law.fit(runs)
     elapsed = time.perf_counter() - t0
     law.save(out)
     extra = f", evaluation-only: {', '.join(law.eval_only_)}" if law.eval_only_ else ""
     print(
-        f"fitted {law.name} law on {len(runs)} runs ({len(law.sources_)} sources, "
+        f"fitted {law.name} law on {_rows(runs)} ({len(law.sources_)} sources, "
         f"{len(law.targets_)} targets{extra}) in {elapsed:.2f} s; wrote {out}"
     )
+    if unique is not None:
+        print(f"repeated data: {_repetition_line(law, runs, unique)}")
     return 0
+
+
+def _unique_tokens(args: argparse.Namespace) -> dict[str, float] | None:
+    """``--unique-tokens CSV``, read (a one-line error for a bad file)."""
+    if args.unique_tokens is None:
+        return None
+    from climb.allocation.problem import read_unique_tokens
+
+    return read_unique_tokens(args.unique_tokens)
+
+
+def _repetition_line(law: Law, runs: RunTable, counts: dict[str, float]) -> str:
+    """What the fit made of repeated data (``counts``: ``--unique-tokens``): the decay λ, fitted or
+    the default."""
+    import numpy as np
+
+    from climb.laws.climb import ClimbLaw
+    from climb.laws.climb.repetition import FIT_EPOCHS, repeats
+
+    assert isinstance(law, ClimbLaw)  # make_law takes unique_tokens for these only
+    unique = np.array([counts[s] for s in runs.sources])
+    most = float(np.max(runs.p * runs.tokens[:, None] / unique))
+    how = ("fitted" if repeats(runs.p, runs.tokens, unique)
+           else f"the default 1/15.4: fewer than 3 runs train a source beyond {FIT_EPOCHS:g} epochs")  # fmt: skip
+    return (f"λ = {law.params_.lam:.4g} ({how}); the runs reach {most:.2f} epochs of a source; "
+            "an epoch beyond the first is worth exp(−λ (epochs − 1)) of one")  # fmt: skip
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -243,7 +293,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.to_json())
     else:
-        print(f"{law.name} law on {len(runs)} runs")
+        print(f"{law.name} law on {_rows(runs)}")
         print(result.table())
     return 0
 
@@ -252,7 +302,9 @@ def run_cv(args: argparse.Namespace) -> int:
     from climb.evaluation.cv import repeated_cross_validate
 
     name = args.law
-    make_law(name, transfer=args.transfer, budget_exponent=args.budget_exponent)  # fails early
+    unique = _unique_tokens(args)
+    make_law(name, transfer=args.transfer, budget_exponent=args.budget_exponent,
+             unique_tokens=unique)  # fails early  # fmt: skip
     if args.corpus is not None:
         make_law(name, support=object())  # --corpus for a law without the term fails here
     check_process_count(args.jobs)
@@ -263,7 +315,8 @@ def run_cv(args: argparse.Namespace) -> int:
     runs = read_runs(args.runs)
     profile = support_profile(args.corpus, runs)
     factory = functools.partial(make_law, name, seed=args.seed, transfer=args.transfer,
-                                support=profile, budget_exponent=args.budget_exponent)  # fmt: skip
+                                support=profile, budget_exponent=args.budget_exponent,
+                                unique_tokens=unique)  # fmt: skip
     seeds = list(range(args.seed, args.seed + args.repeats))
     repeated = repeated_cross_validate(factory, runs, args.folds, seeds, fold_jobs=args.jobs,
                                        progress=sys.stderr.isatty())  # fmt: skip
@@ -274,7 +327,7 @@ def run_cv(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(repeated.to_json())
         else:
-            print(f"{name} law, {args.folds}-fold cross-validation on {len(runs)} runs, repeated "
+            print(f"{name} law, {args.folds}-fold cross-validation on {_rows(runs)}, repeated "
                   f"over {args.repeats} splits")  # fmt: skip
             print("\n".join(repeated.summary_lines()))
         return 0
@@ -294,7 +347,7 @@ def run_cv(args: argparse.Namespace) -> int:
         _print_json(result.to_json())
     else:
         print(
-            f"{name} law, {result.folds}-fold cross-validation on {len(runs)} runs (seed {args.seed})"
+            f"{name} law, {result.folds}-fold cross-validation on {_rows(runs)} (seed {args.seed})"
         )
         print(result.metrics.table())
         print(result.by_share_line())

@@ -8,7 +8,9 @@ A corpus is declared in one of two ways.
   is then carved off deterministically (:func:`carve_validation`), or
 * a folder ``<source>/`` with training shards ``train.<fmt>…`` or ``train-*.<fmt>…`` /
   ``train_*.<fmt>…`` (read in name order) and optionally validation shards named alike
-  ``valid…``; without them the validation split is carved from the training shards as above;
+  ``valid…``; without them the validation split is carved from the training shards as above.
+  A folder with no ``train…`` shard takes all its other corpus files as training shards (name
+  order: ``part-000.jsonl.gz``, ``00001.parquet`` …), so a folder of shards as downloaded works;
 
 where ``<fmt>`` is ``txt`` (UTF-8, documents separated by blank lines), ``jsonl`` (one object
 per line with a string field ``text``) or ``parquet`` (a string column ``text``). Hidden entries
@@ -49,6 +51,7 @@ import json
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,7 +77,7 @@ from climb.data.sources import (
     file_shard,
     split_name,
 )
-from climb.errors import ClimbError
+from climb.errors import ClimbError, ClimbWarning
 
 SPLITS = ("train", "valid")
 SPEC_NAMES = ("corpus.yaml", "corpus.yml", "corpus.json")
@@ -342,18 +345,34 @@ def _scan_directory(root: Path) -> dict[str, _Entry]:
 
 
 def _folder_entry(folder: Path) -> _Entry:
+    """A source folder: shards named ``train…`` / ``valid…`` (see the module docstring); without
+    any ``train…`` shard, every other corpus file in it (``part-000.jsonl.gz``,
+    ``c4-train.00000-of-01024.jsonl.gz`` …) is a training shard, in name order."""
     found: dict[str, list[Shard]] = {s: [] for s in SPLITS}
+    other: list[Path] = []
     for f in sorted(folder.iterdir()):
         parts = split_name(f.name)
-        if parts is None or not f.is_file():
+        if parts is None or not f.is_file() or _is_ignored(f.name):
             continue
-        for split in SPLITS:
-            if parts[0] == split or parts[0].startswith((f"{split}-", f"{split}_", f"{split}.")):
-                found[split].append(file_shard(str(f)))
+        split = next((s for s in SPLITS if parts[0] == s
+                      or parts[0].startswith((f"{s}-", f"{s}_", f"{s}."))), None)  # fmt: skip
+        if split is None:
+            other.append(f)
+        else:
+            found[split].append(file_shard(str(f)))
+    if not found["train"]:
+        found["train"] = [file_shard(str(f)) for f in other]
+    elif other:
+        warnings.warn(
+            f"{folder}: {len(other)} corpus file(s) not named train…/valid… are ignored "
+            f"(e.g. {other[0].name}); the training split is the {len(found['train'])} train… shard(s)",
+            ClimbWarning,
+            stacklevel=4,
+        )
     if not found["train"]:
         raise ClimbError(
-            f"{folder}: source folder has no train.txt/.jsonl/.parquet or train-*.* shards "
-            "(optionally .gz/.xz/.zst)"
+            f"{folder}: source folder has no training text: add .txt/.jsonl/.parquet shards "
+            "(optionally .gz/.xz/.zst/.bz2), named train… or anything but valid…"
         )
     return _Entry(str(folder), tuple(found["train"]), tuple(found["valid"]) or None)
 
