@@ -397,3 +397,61 @@ def test_a_design_that_no_run_survives_names_the_dropped_runs_and_fails(candidat
     ):
         design_runs(list(tiny), [1_000], 6, unique_tokens=tiny, max_epochs=4.0,
                     candidates=candidates)  # fmt: skip
+
+
+# the transfer demo's unique tokens (es pt fr ca ru uk zh ja): Catalan's 12,088 hold ≤ 8.06% of 600k
+TRANSFER = dict(zip(["es", "pt", "fr", "ca", "ru", "uk", "zh", "ja"],
+                    [5_030_000, 4_970_000, 5_030_000, 12_088, 5_030_000, 2_860_000, 5_030_000,
+                     5_030_000]))  # fmt: skip
+
+
+def test_a_source_the_caps_leave_out_of_every_run_gets_one_at_its_cap() -> None:
+    """Catalan's monolingual run breaks its cap and no pair drew it (seed 1, 10 runs): without an
+    added run it would be in no run and no law could fit it (benchmarks/capped_sources.py)."""
+    sources = list(TRANSFER)
+    with pytest.warns(ClimbWarning) as rec:
+        plan = design_runs(sources, [300_000, 600_000], 10, seed=1, unique_tokens=TRANSFER,
+                           max_epochs=4.0)  # fmt: skip
+    messages = [str(w.message) for w in rec]
+    assert any("were dropped, e.g. wsd-mono-ca" in m for m in messages)
+    assert any("added 1 run(s)" in m and "wsd-cap-ca" in m for m in messages)
+    assert plan.design["added"] == ["wsd-cap-ca"]
+    capped = [r for r in plan.runs if r.kind == "capped"]
+    assert [r.run_id for r in capped] == ["wsd-cap-ca"]
+    run = capped[0]
+    assert (run.tokens, run.branches) == (600_000, (300_000,))
+    assert run.mixture["ca"] == pytest.approx(0.0805)  # 4 · 12,088 / 600k = 0.08059, rounded down
+    assert run.mixture["ca"] * 600_000 <= 4 * TRANSFER["ca"]
+    assert set(run.mixture) == set(sources) and sum(run.mixture.values()) == pytest.approx(1.0)
+    others = [v for s, v in run.mixture.items() if s != "ca"]
+    assert max(others) - min(others) <= 2e-4  # the rest spread evenly
+    for s in sources:  # every source is in some run
+        assert any(r.mixture.get(s, 0) > 0 for r in plan.runs), s
+    # the same design without it: the run added last, nothing else changed
+    assert plan.runs[-1] is run
+    # a design that draws Catalan elsewhere (the transfer demo's 24 runs) adds nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        demo = design_runs(sources, [300_000, 600_000], 24, seed=0, unique_tokens=TRANSFER,
+                           max_epochs=4.0)  # fmt: skip
+    assert "added" not in demo.design and all(r.kind != "capped" for r in demo.runs)
+    assert "wsd-mono-ca" in demo.design["dropped"]
+
+
+def test_capped_runs_for_cosine_designs_and_sources_no_run_can_hold() -> None:
+    sources = list(TRANSFER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        plan = design_runs(sources, [300_000, 600_000], 20, seed=1, unique_tokens=TRANSFER,
+                           max_epochs=4.0, schedule="cosine")  # fmt: skip
+    capped = {r.run_id: r for r in plan.runs if r.kind == "capped"}
+    assert sorted(capped) == ["D300k-cap-ca", "D600k-cap-ca"]  # one per budget, at each cap
+    assert capped["D300k-cap-ca"].mixture["ca"] == pytest.approx(0.1611)
+    assert capped["D600k-cap-ca"].mixture["ca"] == pytest.approx(0.0805)
+    # 100 tokens allow 0.07% of 600k: below the smallest share a design uses, so no run can
+    # hold Catalan; said in one warning, not silently left out
+    tiny = {**TRANSFER, "ca": 100}
+    with pytest.warns(ClimbWarning, match=r"source\(s\) ca are in no run: .* no law can fit them"):
+        plan = design_runs(sources, [300_000, 600_000], 10, seed=1, unique_tokens=tiny,
+                           max_epochs=4.0)  # fmt: skip
+    assert all(r.mixture.get("ca", 0) == 0 for r in plan.runs) and "added" not in plan.design

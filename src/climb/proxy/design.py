@@ -15,7 +15,8 @@ column rank at every budget, that every source appears at several shares with an
 partner, and that the isolated law has monolingual runs at ≥ 2 budgets — and says what is missing.
 Data caps ``p_i · D ≤ E · U_i`` (at most ``E`` epochs of source ``i``) are respected: a run that
 breaks one is repaired by moving the excess to the other sources of its mixture, or dropped when
-its mixture cannot hold the budget (both with a warning).
+its mixture cannot hold the budget (both with a warning); a source the caps leave out of every run
+gets one at the largest share its cap allows.
 
 The plan is a YAML file (:meth:`Plan.save` / :meth:`Plan.load`): the global model and train
 configuration plus the list of runs (id, mixture, tokens); :meth:`Plan.specs` expands it into
@@ -59,7 +60,8 @@ class PlannedRun:
         mixture: ``{source: share}``, shares > 0 summing to 1 (sources left out have share 0).
         tokens: training tokens ``D``.
         kind: how it was chosen: ``mono``, ``pair``, ``dirichlet-natural``,
-            ``dirichlet-uniform`` or ``custom``.
+            ``dirichlet-uniform``, ``capped`` (a source the caps left out of every other run, at
+            the largest share its cap allows) or ``custom``.
         branches: smaller budgets ``D_k < D`` where a WSD run branches a cooldown (a true-budget
             row each); empty for cosine runs.
         seed: this run's training seed (initialization and data order); ``None`` = the plan's
@@ -381,8 +383,10 @@ def design_runs(
     With ``max_epochs`` ``E`` and ``unique_tokens`` ``U``, every run satisfies ``p_i D ≤ E U_i``:
     shares over the cap are clipped and the excess moved to the other sources of the run's mixture
     (water-filling); a run whose mixture cannot hold ``D`` (e.g. a monolingual run on a small
-    source) is dropped, or for WSD shortened to the largest budget it can hold. All are reported as
-    :class:`ClimbWarning`. The plan is checked with :func:`check_identifiability`; problems are
+    source) is dropped, or for WSD shortened to the largest budget it can hold. A source left out of
+    every run that way (its monolingual run dropped, no pair or mixture drawn with it) gets a run
+    (``kind="capped"``, ``design.added``) at the largest share its cap allows, the rest spread
+    evenly; without it no law could fit that source. All are reported as :class:`ClimbWarning`. The plan is checked with :func:`check_identifiability`; problems are
     warned about (``warn=False`` to silence).
 
     ``candidates`` ``n > 1``: of ``n`` designs drawn from the seeded stream (the first is that of
@@ -468,12 +472,13 @@ def _candidate(
         runs = _wsd_runs(mixtures, budgets, caps)
     else:
         runs = _cosine_runs(mixtures, budgets, per_budget, caps)
+    runs += _capped_runs(runs, budgets, caps, wsd=base.train.schedule == "wsd")
     if not runs:  # the monolingual and pair runs are in every candidate: none would do
         if warn:
             caps.warn()
         raise ClimbError("design: every run broke the data caps; lower tokens or raise max_epochs")
     design = dict(base.design, repaired=caps.repaired, shortened=caps.shortened,
-                  dropped=caps.dropped)  # fmt: skip
+                  dropped=caps.dropped, **({"added": caps.added} if caps.added else {}))  # fmt: skip
     return replace(base, runs=runs, design=design)
 
 
@@ -552,6 +557,21 @@ class _Caps:
         self.repaired: list[str] = []
         self.shortened: list[str] = []
         self.dropped: list[str] = []
+        self.added: list[str] = []
+        self.absent: list[str] = []
+
+    def at_cap(self, source: str, tokens: int) -> dict[str, float] | None:
+        """``source`` at the largest share its cap allows at ``tokens``, the rest spread evenly
+        over the other sources (repaired to their caps); ``None`` if that is below the smallest
+        share a design uses or the others cannot hold the rest."""
+        assert self.max_epochs is not None and self.unique is not None
+        unit = 10**SHARE_DECIMALS
+        share = math.floor(self.max_epochs * self.unique[source] / tokens * unit) / unit
+        others = [s for s in self.sources if s != source]
+        if share < MIN_SHARE:
+            return None
+        mix = _round_mixture({source: share, **{s: (1.0 - share) / len(others) for s in others}})
+        return self.fit(mix, tokens)
 
     def fit(self, mix: dict[str, float], tokens: int) -> dict[str, float] | None:
         """The mixture, repaired to respect the caps at ``tokens``, or ``None`` if it cannot."""
@@ -562,6 +582,15 @@ class _Caps:
 
     def warn(self) -> None:
         E = self.max_epochs if self.max_epochs is not None else math.nan
+        absent = sorted(set(self.absent))
+        if absent:
+            warnings.warn(
+                f"design: source(s) {', '.join(absent)} are in no run: no mixture with them at a "
+                f"share ≥ {MIN_SHARE:g} holds these budgets under the caps p·D ≤ {E:g}·U, so no "
+                "law can fit them; lower tokens or leave them out",
+                ClimbWarning,
+                stacklevel=3,
+            )
         for what, ids, advice in (
             ("were repaired (excess moved to their other sources)", self.repaired, ""),
             ("were shortened to the largest budget their mixture can hold", self.shortened, ""),
@@ -574,6 +603,13 @@ class _Caps:
                     ClimbWarning,
                     stacklevel=3,
                 )
+        if self.added:
+            warnings.warn(
+                f"design: added {len(self.added)} run(s) for source(s) the caps left out of every "
+                f"other run, each at the largest share its cap allows: {', '.join(self.added[:3])}",
+                ClimbWarning,
+                stacklevel=3,
+            )
 
 
 def _cosine_runs(
@@ -619,6 +655,29 @@ def _wsd_runs(
             caps.repaired.append(run_id)
         runs.append(PlannedRun(run_id, fixed, budgets[k], kind=kind, branches=tuple(budgets[:k])))
     return runs
+
+
+def _capped_runs(
+    runs: list[PlannedRun], budgets: list[int], caps: _Caps, *, wsd: bool
+) -> list[PlannedRun]:
+    """Runs for the sources the caps left out of every run (their monolingual runs dropped, no
+    pair or mixture drawn with them): each at the largest share its cap allows (:meth:`_Caps.at_cap`),
+    one WSD run at the largest budget with branches below, or one cosine run per budget. Without
+    them no law could fit such a source (benchmarks/capped_sources.py)."""
+    absent = [s for s in caps.sources if all(r.mixture.get(s, 0.0) <= 0 for r in runs)]
+    out: list[PlannedRun] = []
+    for s in absent:
+        at = [budgets[-1]] if wsd else budgets
+        for b in at:
+            mix = caps.at_cap(s, b)
+            if mix is None:
+                caps.absent.append(s)
+                continue
+            run_id = f"wsd-cap-{s}" if wsd else f"D{_tokens_tag(b)}-cap-{s}"
+            branches = tuple(budgets[:-1]) if wsd else ()
+            out.append(PlannedRun(run_id, mix, b, kind="capped", branches=branches))
+            caps.added.append(run_id)
+    return out
 
 
 def _mixtures(
