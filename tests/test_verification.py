@@ -302,3 +302,72 @@ def test_demo_verification_stage_verifies_the_chosen_baselines(tmp_path: Path, f
     assert v.seeds == [0, 1]
     assert ("note: baseline 'msl' has no allocation; not verified" in lines) == full
     assert VerificationResult.load(tmp_path / "verification.json").to_json() == v.to_json()
+
+
+@pytest.mark.slow
+def test_cli_verify_trains_an_allocations_mixtures_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``climb verify ALLOCATION --plan PLAN --store STORE``: the real trainer, the plan's model,
+    training settings and corpus (sources the embedded corpus lacks), the allocation's D*; a rerun
+    trains nothing and prints the same; bad input is one line."""
+    import warnings
+
+    from climb.cli import main
+    from climb.data.store import RunStore
+    from climb.proxy.design import design_runs
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for s, word in (("xa", "lorem ipsum "), ("xb", "dolor sit amet ")):
+        (corpus / f"{s}.txt").write_text("\n\n".join(f"{word * 30}{i}" for i in range(200)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = design_runs(["xa", "xb"], [2_000, 4_000], 4, model=TINY_MODEL, train=TINY_TRAIN)
+    plan.design["corpus"] = str(corpus)
+    plan.save(tmp_path / "plan.yaml")
+    alloc = tmp_path / "alloc.json"
+    alloc.write_text(json.dumps({
+        "proportions": {"xa": 0.7, "xb": 0.3}, "tokens": 4_000,
+        "baselines": {"uniform": {"proportions": {"xa": 0.5, "xb": 0.5}},
+                      "natural": {"proportions": {"xa": 0.4, "xb": 0.6}}},
+    }))  # fmt: skip
+    store = tmp_path / "verify.db"
+    argv = ["verify", str(alloc), "--plan", str(tmp_path / "plan.yaml"), "--store", str(store),
+            "--baselines", "uniform", "--seeds", "2", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "D* = 4,000 tokens (1.0× larger than the proxies' largest budget)" in first
+    assert "climb vs uniform:" in first and "natural" not in first
+    v = VerificationResult.load(tmp_path / "verify.verification.json")
+    assert v.names == ["climb", "uniform"] and v.seeds == [0, 1] and v.tokens == 4_000
+    with RunStore(store, create=False) as rs:
+        table = rs.to_run_table(final_only=True)
+        n_runs = len(rs)
+    assert n_runs == 4 and len(set(table.tokens)) == 1 and table.tokens[0] >= 4_000  # whole steps
+    row = table.run.index(v.mixtures["climb"].runs[1])
+    assert table.p[row].tolist() == [0.7, 0.3]
+    assert v.mixtures["climb"].realized[1]["xa"] == table.loss[row, table.targets.index("xa")]
+    assert (tmp_path / "verify.plan.yaml").exists()
+    assert main(argv) == 0  # resumed: nothing trained, the same numbers
+    assert capsys.readouterr().out == first
+    with RunStore(store, create=False) as rs:
+        assert len(rs) == n_runs
+
+    def error(extra: list[str], message: str) -> None:
+        assert main([*argv[:-5], "--no-progress", *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("climb: error: ") and message in err and err.count("\n") == 1, err
+
+    error(["--baselines", "msl"], "the allocation has no msl (it has: uniform, natural)")
+    error(["--seeds", "1"], "--seeds 1: give at least 2")
+    error(["--baselines", "uniform", "--train-opt", "lr=abc"], "--train-opt: train: lr:")
+    alloc.write_text(json.dumps({"proportions": {"xa": 0.7, "xb": 0.3}}))
+    error([], "the allocation has no target budget 'tokens'")
+    # by default the allocation's uniform, temperature and isolated: those it has
+    alloc.write_text(json.dumps({"proportions": {"xa": 0.7, "xb": 0.3}, "tokens": 4_000,
+                                 "baselines": {"uniform": {"proportions": {"xa": 0.5, "xb": 0.5}}}}))  # fmt: skip
+    assert main([*argv[:-5], "--seeds", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the allocation has no temperature, isolated; not verified" in out
+    assert "climb vs uniform:" in out

@@ -268,17 +268,8 @@ class DemoResult:
         res = self.allocation.result
         mix = ", ".join(f"{s} {p:.3f}" for s, p in res.proportions_dict().items())
         out.append(f"Climb allocation at D* = {res.tokens:,.0f} tokens: {mix} (solver {res.path})")
-        v = self.verification
-        out.append(
-            f"verification over {len(v.seeds)} seeds (realized mean validation loss, bits/byte: "
-            "mean ± std [min, max]; law's prediction in brackets):"
-        )
-        for m in sorted(v.mixtures.values(), key=lambda m: m.mean):
-            out.append(
-                f"  {m.name:<11} {m.mean:.4f} ± {m.std:.4f} [{m.min:.4f}, {m.max:.4f}]  "
-                f"[{m.predicted_mean:.4f}]"
-            )
-        out += v.verdict_lines()
+        out += self.verification.outcome_lines()
+        out += self.verification.verdict_lines()
         out.append(f"report: {self.report.html_path}")
         return out
 
@@ -542,15 +533,16 @@ def stage_verification(
 ) -> VerificationResult:
     """Climb's and the baseline mixtures trained at ``D*`` with every seed into ``verify.db``
     (:func:`climb.verification.verify_mixtures`) → ``verification.json``."""
-    from climb.verification import verify_mixtures
+    from climb.verification import allocation_mixtures, verify_mixtures
 
     cfg = ctx.settings
-    mixtures = {"climb": alloc.result.proportions_dict()}
-    for name in cfg.verify_baselines:
-        if name in alloc.baselines:
-            mixtures[name] = alloc.baselines[name].proportions_dict()
-        else:
-            ctx.log(f"note: baseline '{name}' has no allocation; not verified")
+    mixtures, missing = allocation_mixtures(
+        alloc.result.proportions_dict(),
+        {n: b.proportions_dict() for n, b in alloc.baselines.items()},
+        cfg.verify_baselines,
+    )
+    for name in missing:
+        ctx.log(f"note: baseline '{name}' has no allocation; not verified")
     result = verify_mixtures(
         mixtures,
         int(cfg.target_tokens),

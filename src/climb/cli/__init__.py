@@ -22,6 +22,7 @@ VERB_MODULES = [
     "climb.cli.allocate",
     "climb.cli.corpus",
     "climb.cli.proxy",
+    "climb.cli.verify",
     "climb.cli.demo",
 ]
 

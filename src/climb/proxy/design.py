@@ -383,10 +383,9 @@ def design_runs(
     With ``max_epochs`` ``E`` and ``unique_tokens`` ``U``, every run satisfies ``p_i D ≤ E U_i``:
     shares over the cap are clipped and the excess moved to the other sources of the run's mixture
     (water-filling); a run whose mixture cannot hold ``D`` (e.g. a monolingual run on a small
-    source) is dropped, or for WSD shortened to the largest budget it can hold. A source left out of
-    every run that way (its monolingual run dropped, no pair or mixture drawn with it) gets a run
-    (``kind="capped"``, ``design.added``) at the largest share its cap allows, the rest spread
-    evenly; without it no law could fit that source. All are reported as :class:`ClimbWarning`. The plan is checked with :func:`check_identifiability`; problems are
+    source) is dropped, or for WSD shortened to the largest budget it can hold; a source left in
+    no run gets one at its cap's share (:func:`_capped_runs`). All are reported as
+    :class:`ClimbWarning`. The plan is checked with :func:`check_identifiability`; problems are
     warned about (``warn=False`` to silence).
 
     ``candidates`` ``n > 1``: of ``n`` designs drawn from the seeded stream (the first is that of

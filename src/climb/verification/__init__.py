@@ -19,7 +19,13 @@ from climb.verification.result import (
     VerificationResult,
     paired_difference,
 )
-from climb.verification.run import clean_mixture, mixture_tag, verification_plan, verify_mixtures
+from climb.verification.run import (
+    allocation_mixtures,
+    clean_mixture,
+    mixture_tag,
+    verification_plan,
+    verify_mixtures,
+)
 
 __all__ = [
     "INTERVAL_METHOD",
@@ -30,6 +36,7 @@ __all__ = [
     "MixtureOutcome",
     "PairedComparison",
     "VerificationResult",
+    "allocation_mixtures",
     "clean_mixture",
     "mixture_tag",
     "paired_difference",

@@ -258,6 +258,18 @@ class VerificationResult:
             return {"mae": math.nan, "mean_bias": math.nan}
         return {"mae": float(np.abs(e).mean()), "mean_bias": float(e.mean())}
 
+    def outcome_lines(self) -> list[str]:
+        """A header and one line per mixture, lowest realized loss first: mean ± std [min, max]
+        over the seeds, and the law's prediction in brackets where one was recorded."""
+        out = [
+            f"verification over {len(self.seeds)} seeds (realized mean validation loss, "
+            f"{self.units}: mean ± std [min, max]; law's prediction in brackets):"
+        ]
+        for m in sorted(self.mixtures.values(), key=lambda m: m.mean):
+            pred = f"  [{m.predicted_mean:.4f}]" if m.predicted else ""
+            out.append(f"  {m.name:<11} {m.mean:.4f} ± {m.std:.4f} [{m.min:.4f}, {m.max:.4f}]{pred}")
+        return out
+
     def verdict_lines(self) -> list[str]:
         """One line per baseline: the paired difference, its interval and the verdict."""
         n = len(self.seeds)

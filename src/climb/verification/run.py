@@ -47,6 +47,22 @@ def mixture_tag(mix: Mapping[str, float]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
+def allocation_mixtures(
+    recommended: Mapping[str, float],
+    baselines: Mapping[str, Mapping[str, float]],
+    names: Sequence[str] | None = None,
+    *,
+    recommended_name: str = "climb",
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """``{name: mixture}`` to verify: the recommended mixture and the baselines ``names`` (``None``:
+    every baseline), and the names asked for that ``baselines`` lacks (an allocation skips a
+    baseline it cannot compute, e.g. natural without unique tokens)."""
+    wanted = list(baselines) if names is None else list(names)
+    mixtures = {recommended_name: dict(recommended)}
+    mixtures.update({n: dict(baselines[n]) for n in wanted if n in baselines})
+    return mixtures, [n for n in wanted if n not in baselines]
+
+
 def verification_plan(
     mixtures: Mapping[str, Mapping[str, float]],
     tokens: int,
