@@ -378,3 +378,79 @@ def test_a_law_saved_before_the_record_keeps_what_its_parameters_imply(case: tup
     assert back["budget_exponent"] == "free" and back["transfer"] == "saturating"
     assert back["unique_tokens"] == unique and back["support"] is not None
     assert back["n_starts"] == 2  # not implied by the parameters: the default
+
+
+def test_profile_from_token_ids_and_its_sparse_json(case: tuple, tmp_path) -> None:  # type: ignore[type-arg, no-untyped-def]
+    """Token frequencies for proxies of another tokenizer: ``L_0 = log2 V`` bits per token at the
+    texts' mean tokens per byte (the runs' losses are bits per byte); a vocabulary beyond 1,024
+    items is written sparsely, and a law with such a term round-trips exactly."""
+    ids = {"en": np.array([3, 3, 5, 7]), "ja": np.array([4000, 4001])}
+    prof = SupportProfile.from_token_ids(ids, 8192, n_bytes=18)
+    assert prof.frequencies.shape == (2, 8192)
+    assert prof.frequencies[0, 3] == 0.5 and prof.frequencies[1, 4001] == 0.5
+    assert prof.untrained_loss == pytest.approx(13.0 * 6 / 18)  # log2 8192 = 13 bits per token
+    doc = prof.to_json()
+    assert doc["vocab_size"] == 8192 and doc["frequencies"]["ja"] == {"ids": [4000, 4001],
+                                                                        "freq": [0.5, 0.5]}  # fmt: skip
+    back = SupportProfile.from_json(json.loads(json.dumps(doc)))
+    np.testing.assert_array_equal(back.frequencies, prof.frequencies)
+    with pytest.raises(ClimbError, match="has no text"):
+        SupportProfile.from_token_ids({"x": np.array([], dtype=int)}, 8192, 1)
+    # a law fitted with a 4,096-item profile: the byte profile's items spread over a larger
+    # vocabulary (the same unseen masses), saved sparsely, loaded with the same predictions
+    _, profile, runs, _, _ = case
+    wide = SupportProfile(profile.names, np.hstack([profile.frequencies, np.zeros((K, 3840))]),
+                          profile.untrained_loss)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClimbWarning)
+        law = get_law("climb", seed=0, support=wide).fit(runs)
+        same = get_law("climb", seed=0, support=profile).fit(runs)
+    P = np.array([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0], [0.25] * 4])
+    np.testing.assert_allclose(law.predict(P, 1.3e6), same.predict(P, 1.3e6), rtol=1e-9)
+    path = law.save(tmp_path / "law.json")
+    saved = json.loads(path.read_text())["params"]["support"]
+    assert saved["vocab_size"] == 4096 and set(saved["frequencies"]["s1"]) == {"ids", "freq"}
+    np.testing.assert_allclose(load_law(path).predict(P, 1.3e6), law.predict(P, 1.3e6),
+                               rtol=0, atol=1e-12)  # fmt: skip
+
+
+def test_cli_fit_with_the_proxies_bpe_tokenizer(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``climb fit --corpus DIR --tokenizer bpe:V``: the term from the trainer's BPE token
+    frequencies on that corpus (the same BPE the sweep trains); bad specs are one line."""
+    from climb.cli import main
+    from climb.data.corpus import Corpus
+    from climb.proxy.config import ModelConfig
+    from climb.proxy.tokenize import get_tokenizer
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    texts = {"en": "the cat sat on the mat. ", "ru": "кошка сидела на коврике. ",
+             "ja": "猫がマットの上に座った。"}  # fmt: skip
+    for s, t in texts.items():
+        (corpus / f"{s}.txt").write_text("\n\n".join(f"{t * 20}{i}" for i in range(60)))
+    names = list(texts)
+    mixes = np.vstack([np.eye(3), [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.4, 0.3, 0.3]]])
+    d = np.tile([3e4, 6e4], len(mixes))
+    P = np.repeat(mixes, 2, axis=0)
+    loss = 1.5 + 10 * (P * d[:, None] + 1e2) ** -0.3 + 6.0 * (P == 0)
+    runs = RunTable.from_arrays(run=[f"r{i}" for i in range(len(P))], tokens=d, p=P,
+                                sources=names, loss=loss, targets=names)  # fmt: skip
+    path = runs.write(tmp_path / "runs.csv")
+    out = tmp_path / "law.json"
+    assert main(["fit", str(path), "--corpus", str(corpus), "--tokenizer", "bpe:300",
+                 "--out", str(out)]) == 0  # fmt: skip
+    term = load_law(out).params_.support
+    tok = get_tokenizer(ModelConfig(tokenizer="bpe", bpe_vocab=300), Corpus.open(corpus))
+    want = SupportProfile.from_corpus(Corpus.open(corpus), names, tok)
+    assert term.source_freq.shape == (3, tok.vocab_size) and tok.vocab_size != 256
+    np.testing.assert_allclose(term.source_freq, want.frequencies)
+    assert term.untrained_loss == pytest.approx(want.untrained_loss)
+    assert want.untrained_loss != 8.0
+    capsys.readouterr()
+    for argv, message in (
+        (["--corpus", str(corpus), "--tokenizer", "bpe:lots"], "write bpe:V with V a whole number"),
+        (["--tokenizer", "bpe"], "--tokenizer goes with --corpus"),
+    ):
+        assert main(["fit", str(path), *argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("climb: error: ") and message in err and err.count("\n") == 1, err

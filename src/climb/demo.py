@@ -446,19 +446,21 @@ def stage_proxies(ctx: DemoContext, plan: Plan) -> RunTable:
 
 
 def _support_hyper(ctx: DemoContext, runs: RunTable) -> dict[str, Any]:
-    """The climb-family laws' corpus-derived hyper-parameters: the unique tokens ``U`` of each source
-    (repetition ``S(T; U)`` in the effective data, the same counts as the data caps) and, for
-    byte-level proxies, the byte frequencies of the support-aware term
-    (:class:`climb.laws.climb.support.SupportProfile`)."""
+    """The climb-family laws' corpus-derived hyper-parameters, in the proxies' tokens: the unique
+    tokens ``U`` of each source (repetition ``S(T; U)`` in the effective data, the same counts as
+    the data caps) and the item frequencies of the support-aware term
+    (:class:`climb.laws.climb.support.SupportProfile`: bytes, or the tokenizer's tokens)."""
     from climb.data.corpus import Corpus
     from climb.laws.climb.support import SupportProfile
+    from climb.proxy.tokenize import get_tokenizer
 
     corpus = Corpus.open(ctx.corpus)
-    unique = corpus.unique_tokens()
-    hyper: dict[str, Any] = {"unique_tokens": {s: float(unique[s]) for s in runs.sources}}
-    if ctx.settings.model.tokenizer == "bytes":
-        hyper["support"] = SupportProfile.from_corpus(corpus, list(runs.sources))
-    return hyper
+    tokenizer = get_tokenizer(ctx.settings.model, corpus)
+    unique = corpus.unique_tokens(tokenizer, sources=list(runs.sources))
+    return {
+        "unique_tokens": {s: float(unique[s]) for s in runs.sources},
+        "support": SupportProfile.from_corpus(corpus, list(runs.sources), tokenizer),
+    }
 
 
 def stage_laws(ctx: DemoContext, runs: RunTable) -> FittedLaws:

@@ -33,8 +33,13 @@ UNIQUE_HELP = (
 
 CORPUS_HELP = (
     "the support-aware term (every law) for languages a run leaves out or holds at a trace share, "
-    "from the byte frequencies of this corpus folder ('embedded': the shipped corpus); "
-    "byte-level runs only"
+    "from the item frequencies of this corpus folder ('embedded': the shipped corpus) under "
+    "--tokenizer"
+)
+TOKENIZER_HELP = (
+    "with --corpus: the proxies' tokenizer, whose token frequencies the support-aware term uses: "
+    "'bytes' (default), 'bpe' or 'bpe:V' (the proxy trainer's BPE of V tokens, default 8192, "
+    "trained on --corpus as the sweep did), or a tokenizer.json / Hugging Face tokenizer folder"
 )
 
 
@@ -55,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "fitted η (default) or linear r = W p (η = 1)")  # fmt: skip
     p.add_argument("--budget-exponent", choices=("shared", "free"), help=BUDGET_HELP)
     p.add_argument("--corpus", help=CORPUS_HELP)
+    p.add_argument("--tokenizer", default="bytes", help=TOKENIZER_HELP)
     p.add_argument("--unique-tokens", metavar="CSV", help=UNIQUE_HELP)
     p.set_defaults(func=run_fit)
 
@@ -94,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="climb-family laws: saturating (default) or linear transfer")  # fmt: skip
     p.add_argument("--budget-exponent", choices=("shared", "free"), help=BUDGET_HELP)
     p.add_argument("--corpus", help=CORPUS_HELP)
+    p.add_argument("--tokenizer", default="bytes", help=TOKENIZER_HELP)
     p.add_argument("--unique-tokens", metavar="CSV", help=UNIQUE_HELP)
     p.set_defaults(func=run_cv)
 
@@ -147,16 +154,35 @@ def read_runs(paths: list[str]) -> RunTable:
     return tables[0] if len(tables) == 1 else RunTable.concat(tables)
 
 
-def support_profile(corpus: str | None, runs: RunTable) -> Any:
-    """``--corpus DIR|embedded``: the byte frequencies of the runs' languages in that corpus (the
-    climb law's support-aware term), or None without ``--corpus``."""
+def support_profile(corpus: str | None, runs: RunTable, tokenizer: str = "bytes") -> Any:
+    """``--corpus DIR|embedded``: the item frequencies of the runs' languages in that corpus under
+    ``--tokenizer`` (the climb law's support-aware term), or None without ``--corpus``."""
     if corpus is None:
+        if tokenizer != "bytes":
+            raise ClimbError("--tokenizer goes with --corpus (the support-aware term's text)")
         return None
     from climb.data.corpus import Corpus
     from climb.laws.climb.support import SupportProfile
 
     names = list(dict.fromkeys([*runs.sources, *runs.targets]))
-    return SupportProfile.from_corpus(Corpus.open(None if corpus == "embedded" else corpus), names)
+    opened = Corpus.open(None if corpus == "embedded" else corpus)
+    return SupportProfile.from_corpus(opened, names, proxy_tokenizer(tokenizer, opened))
+
+
+def proxy_tokenizer(spec: str, corpus: Any) -> Any:
+    """``--tokenizer``: ``bytes``, ``bpe[:V]`` (the trainer's BPE, trained on ``corpus``) or a
+    tokenizer file / folder / name (:func:`climb.proxy.tokenize.get_tokenizer`)."""
+    from climb.proxy.config import ModelConfig
+    from climb.proxy.design import make_config
+    from climb.proxy.tokenize import get_tokenizer
+
+    name, _, vocab = spec.partition(":")
+    values: dict[str, Any] = {"tokenizer": name if name in ("bytes", "bpe") else spec}
+    if name == "bpe" and vocab:
+        if not vocab.isdigit():
+            raise ClimbError(f"--tokenizer {spec}: write bpe:V with V a whole number, e.g. bpe:8192")
+        values["bpe_vocab"] = int(vocab)
+    return get_tokenizer(make_config(ModelConfig, values, "--tokenizer", "model"), corpus)
 
 
 def make_law(
@@ -238,11 +264,13 @@ def run_fit(args: argparse.Namespace) -> int:
                    budget_exponent=args.budget_exponent, unique_tokens=unique)  # fmt: skip
     if args.corpus is not None:
         make_law(args.law, support=object())  # --corpus for a law without the term fails here
+    elif args.tokenizer != "bytes":
+        raise ClimbError("--tokenizer goes with --corpus (the support-aware term's text)")
     out = _check_out(args.out, (".json",), "--out")
     runs = read_runs(args.runs)
     if args.corpus is not None:
         law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer,
-                       support=support_profile(args.corpus, runs),
+                       support=support_profile(args.corpus, runs, args.tokenizer),
                        budget_exponent=args.budget_exponent, unique_tokens=unique)  # fmt: skip
     t0 = time.perf_counter()
     law.fit(runs)
@@ -313,7 +341,7 @@ def run_cv(args: argparse.Namespace) -> int:
     if args.repeats > 1 and args.predictions:
         raise ClimbError("--predictions writes one split's predictions: use it with --repeats 1")
     runs = read_runs(args.runs)
-    profile = support_profile(args.corpus, runs)
+    profile = support_profile(args.corpus, runs, args.tokenizer)
     factory = functools.partial(make_law, name, seed=args.seed, transfer=args.transfer,
                                 support=profile, budget_exponent=args.budget_exponent,
                                 unique_tokens=unique)  # fmt: skip

@@ -88,6 +88,10 @@ SEEN_PART = 0.5
 """A left-out target's measured loss bounds its seen part (:func:`measured_ceiling`) where its
 gate is below this (the seen part is most of the prediction)."""
 
+DENSE_VOCAB = 1024
+"""A profile over at most this many items is written as dense lists; a larger (token) vocabulary
+as each language's nonzero items (:meth:`SupportProfile.to_json`)."""
+
 CEILING_GRID = 61
 """Values of the shared ceiling ``C`` tried in ``[L_0/4, L_0]`` (0.1 bit apart for bytes)."""
 
@@ -138,11 +142,34 @@ class SupportProfile:
         return cls(list(texts), np.array(rows), math.log2(256))
 
     @classmethod
-    def from_corpus(cls, corpus: Any, names: Sequence[str]) -> Self:
-        """Byte frequencies of the training split of ``names`` in a
-        :class:`~climb.data.corpus.Corpus` (the proxies' byte-level tokenizer)."""
+    def from_corpus(cls, corpus: Any, names: Sequence[str], tokenizer: Any = None) -> Self:
+        """Item frequencies of the training split of ``names`` in a
+        :class:`~climb.data.corpus.Corpus`: bytes (``tokenizer`` None or byte-level), or the
+        tokens of the proxies' ``tokenizer`` (:meth:`from_token_ids`)."""
         corpus.check_sources(names)
-        return cls.from_texts({s: corpus.text_bytes(s) for s in names})
+        texts = {s: corpus.text_bytes(s) for s in names}
+        if tokenizer is None or getattr(tokenizer, "key", "bytes") == "bytes":
+            return cls.from_texts(texts)
+        from climb.proxy.tokenize import encode_cached
+
+        ids = {s: encode_cached(tokenizer, data) for s, data in texts.items()}
+        nbytes = sum(len(data) for data in texts.values())
+        return cls.from_token_ids(ids, int(tokenizer.vocab_size), nbytes)
+
+    @classmethod
+    def from_token_ids(cls, ids: dict[str, np.ndarray], vocab_size: int, n_bytes: int) -> Self:
+        """Token frequencies of each language's training text (``V = vocab_size``) for runs whose
+        losses are in bits per byte (the proxy trainer's unit whatever the tokenizer): ``L_0`` is
+        the uniform prediction's ``log2 V`` bits per token at the texts' mean tokens per byte,
+        ``log2 V · Σ tokens / n_bytes``."""
+        rows = []
+        for name, x in ids.items():
+            counts = np.bincount(np.asarray(x, dtype=np.int64), minlength=vocab_size)
+            if counts.sum() == 0:
+                raise ClimbError(f"support profile: language '{name}' has no text")
+            rows.append(counts[:vocab_size].astype(float))
+        tokens = sum(len(x) for x in ids.values())
+        return cls(list(ids), np.array(rows), math.log2(vocab_size) * tokens / n_bytes)
 
     def rows(self, names: Sequence[str], what: str = "languages") -> np.ndarray:
         """The frequency rows of ``names`` (one-line error naming the missing ones)."""
@@ -155,21 +182,35 @@ class SupportProfile:
         return self.frequencies[[self.names.index(s) for s in names]]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "untrained_loss": float(self.untrained_loss),
-            "frequencies": {
+        """``frequencies``: a list per language over a vocabulary of ≤ :data:`DENSE_VOCAB`
+        items (bytes); over a larger one (tokens) only the items a language has, as
+        ``{"ids": [...], "freq": [...]}``, with ``vocab_size``."""
+        V = self.frequencies.shape[1]
+        if V <= DENSE_VOCAB:
+            freq: dict[str, Any] = {
                 s: [float(x) for x in row] for s, row in zip(self.names, self.frequencies)
-            },
-        }
+            }
+            return {"untrained_loss": float(self.untrained_loss), "frequencies": freq}
+        freq = {}
+        for s, row in zip(self.names, self.frequencies):
+            nz = np.flatnonzero(row)
+            freq[s] = {"ids": nz.tolist(), "freq": [float(x) for x in row[nz]]}
+        return {"untrained_loss": float(self.untrained_loss), "vocab_size": int(V),
+                "frequencies": freq}  # fmt: skip
 
     @classmethod
     def from_json(cls, obj: Any, law: str = "climb") -> Self:
         try:
             freq = obj["frequencies"]
             names = list(freq)
-            return cls(names, np.array([freq[s] for s in names], dtype=float),
-                       float(obj["untrained_loss"]))  # fmt: skip
-        except (KeyError, TypeError, ValueError) as exc:
+            if "vocab_size" not in obj:  # dense rows (bytes)
+                rows = np.array([freq[s] for s in names], dtype=float)
+            else:
+                rows = np.zeros((len(names), int(obj["vocab_size"])))
+                for k, s in enumerate(names):
+                    rows[k, np.asarray(freq[s]["ids"], dtype=int)] = freq[s]["freq"]
+            return cls(names, rows, float(obj["untrained_loss"]))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ClimbError(
                 f"law JSON ({law}): 'support' needs 'untrained_loss' and 'frequencies' "
                 f"(language → list of item frequencies): {exc}"
