@@ -180,7 +180,9 @@ def proxy_tokenizer(spec: str, corpus: Any) -> Any:
     values: dict[str, Any] = {"tokenizer": name if name in ("bytes", "bpe") else spec}
     if name == "bpe" and vocab:
         if not vocab.isdigit():
-            raise ClimbError(f"--tokenizer {spec}: write bpe:V with V a whole number, e.g. bpe:8192")
+            raise ClimbError(
+                f"--tokenizer {spec}: write bpe:V with V a whole number, e.g. bpe:8192"
+            )
         values["bpe_vocab"] = int(vocab)
     return get_tokenizer(make_config(ModelConfig, values, "--tokenizer", "model"), corpus)
 

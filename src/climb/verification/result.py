@@ -267,7 +267,9 @@ class VerificationResult:
         ]
         for m in sorted(self.mixtures.values(), key=lambda m: m.mean):
             pred = f"  [{m.predicted_mean:.4f}]" if m.predicted else ""
-            out.append(f"  {m.name:<11} {m.mean:.4f} ± {m.std:.4f} [{m.min:.4f}, {m.max:.4f}]{pred}")
+            out.append(
+                f"  {m.name:<11} {m.mean:.4f} ± {m.std:.4f} [{m.min:.4f}, {m.max:.4f}]{pred}"
+            )
         return out
 
     def verdict_lines(self) -> list[str]:
