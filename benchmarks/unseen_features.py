@@ -110,18 +110,20 @@ def pairs(rt: RunTable, freq: dict[str, list[np.ndarray]], ref: float) -> list[d
     return out
 
 
-def lomo(rows: list[dict], cols: list[str]) -> tuple[float, float]:
-    """MAE leaving one mixture out, and in sample, of the least-squares fit on ``cols``."""
+def lomo(rows: list[dict], cols: list[str], truth: list[dict] | None = None) -> tuple[float, float]:
+    """MAE leaving one mixture out, and in sample, of the least-squares fit on ``cols`` to
+    ``rows``, scored against ``truth``'s values (the same pairs; default ``rows``)."""
     X = np.array([[1.0] + [x[c] for c in cols] for x in rows])
     y = np.array([x["y"] for x in rows])
+    y_true = y if truth is None else np.array([x["y"] for x in truth])
     mix = np.array([str(x["mixture"]) for x in rows])
     err = np.zeros(len(y))
     for m in np.unique(mix):
         te = mix == m
         coef = np.linalg.lstsq(X[~te], y[~te], rcond=None)[0]
-        err[te] = np.abs(X[te] @ coef - y[te])
+        err[te] = np.abs(X[te] @ coef - y_true[te])
     coef = np.linalg.lstsq(X, y, rcond=None)[0]
-    return float(err.mean()), float(np.abs(X @ coef - y).mean())
+    return float(err.mean()), float(np.abs(X @ coef - y_true).mean())
 
 
 POOL = ["lnD", "conf", "H", "n", "u1", "u2", "u3", "nonascii", "Hlead"]
@@ -140,26 +142,11 @@ def with_products(rows: list[dict]) -> tuple[list[dict], list[str]]:
     return out, names
 
 
-def scored(means: list[dict], seed0: list[dict], cols: list[str]) -> tuple[float, float]:
-    """Fit on the 3-seed means; MAE against seed 0 leaving one mixture out, and in sample."""
-    X = np.array([[1.0] + [x[c] for c in cols] for x in means])
-    y = np.array([x["y"] for x in means])
-    y0 = np.array([x["y"] for x in seed0])
-    mix = np.array([str(x["mixture"]) for x in means])
-    err = np.zeros(len(y))
-    for m in np.unique(mix):
-        te = mix == m
-        coef = np.linalg.lstsq(X[~te], y[~te], rcond=None)[0]
-        err[te] = np.abs(X[te] @ coef - y0[te])
-    coef = np.linalg.lstsq(X, y, rcond=None)[0]
-    return float(err.mean()), float(np.abs(X @ coef - y0).mean())
-
-
 def exhaustive(means: list[dict], seed0: list[dict], size: int = 4, show: int = 5) -> None:
     """Every subset of at most ``size`` features of the pool (:func:`with_products`)."""
     means, names = with_products(means)
     seed0, _ = with_products(seed0)
-    res = [(*scored(means, seed0, list(c)), c)
+    res = [(*lomo(means, list(c), seed0), c)
            for k in range(1, size + 1) for c in itertools.combinations(names, k)]  # fmt: skip
     res.sort()
     print(
