@@ -337,7 +337,7 @@ def test_cli_verify_trains_an_allocations_mixtures_and_resumes(
             "--baselines", "uniform", "--seeds", "2", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     first = capsys.readouterr().out
-    assert "D* = 4,000 tokens (1.0× larger than the proxies' largest budget)" in first
+    assert "D* = 4,000 tokens (1.0× the proxies' largest budget)" in first
     assert "climb vs uniform:" in first and "natural" not in first
     v = VerificationResult.load(tmp_path / "verify.verification.json")
     assert v.names == ["climb", "uniform"] and v.seeds == [0, 1] and v.tokens == 4_000

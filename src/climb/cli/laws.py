@@ -266,14 +266,13 @@ def run_fit(args: argparse.Namespace) -> int:
                    budget_exponent=args.budget_exponent, unique_tokens=unique)  # fmt: skip
     if args.corpus is not None:
         make_law(args.law, support=object())  # --corpus for a law without the term fails here
-    elif args.tokenizer != "bytes":
-        raise ClimbError("--tokenizer goes with --corpus (the support-aware term's text)")
     out = _check_out(args.out, (".json",), "--out")
     runs = read_runs(args.runs)
-    if args.corpus is not None:
+    profile = support_profile(args.corpus, runs, args.tokenizer)
+    if profile is not None:
         law = make_law(args.law, seed=args.seed, jobs=args.jobs, transfer=args.transfer,
-                       support=support_profile(args.corpus, runs, args.tokenizer),
-                       budget_exponent=args.budget_exponent, unique_tokens=unique)  # fmt: skip
+                       support=profile, budget_exponent=args.budget_exponent,
+                       unique_tokens=unique)  # fmt: skip
     t0 = time.perf_counter()
     law.fit(runs)
     elapsed = time.perf_counter() - t0

@@ -83,7 +83,7 @@ def run_verify(args: argparse.Namespace) -> int:
         from climb.laws import load_law
 
         law = load_law(args.law)
-    extrapolation = f"{result.tokens / max(budgets):.1f}× larger" if budgets else "unknown"
+    ratio = f"{result.tokens / max(budgets):.1f}×" if budgets else None
     verification = verify_mixtures(
         mixtures,
         int(result.tokens),
@@ -96,13 +96,17 @@ def run_verify(args: argparse.Namespace) -> int:
         law=law,
         plan_path=Path(args.store).with_suffix(".plan.yaml"),
         progress=not args.no_progress,
-        settings={"allocation": str(args.allocation), "extrapolation": extrapolation},
+        settings={
+            "allocation": str(args.allocation),
+            "extrapolation": f"{ratio} larger" if ratio else "unknown (no --plan)",
+        },
     )
     verification.save(out)
     if args.json:
         print(json.dumps(verification.to_json(), indent=2))
         return 0
-    print(f"D* = {result.tokens:,.0f} tokens ({extrapolation} than the proxies' largest budget)")
+    where = f" ({ratio} the proxies' largest budget)" if ratio else ""
+    print(f"D* = {result.tokens:,.0f} tokens{where}")
     print("\n".join(verification.outcome_lines() + verification.verdict_lines()))
     print(f"wrote {out}")
     return 0
