@@ -66,6 +66,15 @@ def test_constraints_are_checked_against_the_law(kwargs: dict, message: str) -> 
     assert message in str(info.value) and "--" not in str(info.value)
 
 
+def test_unique_tokens_of_other_sources_are_not_used() -> None:
+    """A whole corpus' counts (``climb corpus stats --unique-tokens-out``) cap the law's sources;
+    the extra rows change nothing."""
+    counts = dict.fromkeys(SOURCES, 1e9)
+    with_extra = allocate(LAW, 1e10, constraints=Constraints(unique_tokens={**counts, "zz": 5.0}))
+    exact = allocate(LAW, 1e10, constraints=Constraints(unique_tokens=counts))
+    np.testing.assert_array_equal(with_extra.proportions, exact.proportions)
+
+
 def test_resolve_gives_the_arrays() -> None:
     cons = Constraints(
         bounds={"s001": (0.1, None), "s002": (None, 0.5)},

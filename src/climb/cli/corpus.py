@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--tokenizer", metavar="TOK",
-        help="count tokens with this tokenizer: a tokenizer.json, a tokenizer folder or a Hugging "
-        "Face name (default: bytes)",
+        help="count tokens with this tokenizer: a tokenizer.json, a tokenizer folder, a Hugging "
+        "Face name, or 'bpe' / 'bpe:V' (the proxy trainer's BPE of V tokens, default 8192, trained "
+        "on this corpus as a sweep trains it) (default: bytes)",
     )  # fmt: skip
     s.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
     s.add_argument(
@@ -79,6 +80,10 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ClimbError(f"--jobs must be ≥ 1, got {args.jobs}")
     corpus = Corpus.open(args.dir)
+    if args.tokenizer is not None and args.tokenizer.partition(":")[0] == "bpe":
+        from climb.cli.parsing import proxy_tokenizer
+
+        args.tokenizer = proxy_tokenizer(args.tokenizer, corpus).spec  # its cached tokenizer.json
     stats = corpus.stats(
         args.tokenizer,
         jobs=args.jobs,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from climb.cli.parsing import check_process_count
+from climb.cli.parsing import check_process_count, proxy_tokenizer
 from climb.data.runs import RunTable
 from climb.errors import ClimbError
 from climb.laws import LAWS, law_class, load_law
@@ -118,6 +118,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--out", help="write a CSV (run, tokens, target, p, r_law, r_observed)")
     p.set_defaults(func=run_effective_ratio)
 
+    _register_simulate(sub)
+
+
+def _register_simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate",
         help="draw a random climb law and proxy runs from it (synthetic ground truth)",
@@ -167,24 +171,6 @@ def support_profile(corpus: str | None, runs: RunTable, tokenizer: str = "bytes"
     names = list(dict.fromkeys([*runs.sources, *runs.targets]))
     opened = Corpus.open(None if corpus == "embedded" else corpus)
     return SupportProfile.from_corpus(opened, names, proxy_tokenizer(tokenizer, opened))
-
-
-def proxy_tokenizer(spec: str, corpus: Any) -> Any:
-    """``--tokenizer``: ``bytes``, ``bpe[:V]`` (the trainer's BPE, trained on ``corpus``) or a
-    tokenizer file / folder / name (:func:`climb.proxy.tokenize.get_tokenizer`)."""
-    from climb.proxy.config import ModelConfig
-    from climb.proxy.design import make_config
-    from climb.proxy.tokenize import get_tokenizer
-
-    name, _, vocab = spec.partition(":")
-    values: dict[str, Any] = {"tokenizer": name if name in ("bytes", "bpe") else spec}
-    if name == "bpe" and vocab:
-        if not vocab.isdigit():
-            raise ClimbError(
-                f"--tokenizer {spec}: write bpe:V with V a whole number, e.g. bpe:8192"
-            )
-        values["bpe_vocab"] = int(vocab)
-    return get_tokenizer(make_config(ModelConfig, values, "--tokenizer", "model"), corpus)
 
 
 def make_law(

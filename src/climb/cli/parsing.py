@@ -153,11 +153,30 @@ def train_from_options(options: Sequence[str]) -> TrainConfig:
     return make_config(TrainConfig, parse_options(options, "--train-opt"), "--train-opt", "train")
 
 
+def proxy_tokenizer(spec: str, corpus: Any) -> Any:
+    """``--tokenizer``: ``bytes``, ``bpe[:V]`` (the proxy trainer's BPE of V tokens, default 8192,
+    trained on ``corpus`` as a sweep trains it) or a tokenizer file / folder / name
+    (:func:`climb.proxy.tokenize.get_tokenizer`)."""
+    from climb.proxy.design import make_config
+    from climb.proxy.tokenize import get_tokenizer
+
+    name, _, vocab = spec.partition(":")
+    values: dict[str, Any] = {"tokenizer": name if name in ("bytes", "bpe") else spec}
+    if name == "bpe" and vocab:
+        if not vocab.isdigit():
+            raise ClimbError(
+                f"--tokenizer {spec}: write bpe:V with V a whole number, e.g. bpe:8192"
+            )
+        values["bpe_vocab"] = int(vocab)
+    return get_tokenizer(make_config(ModelConfig, values, "--tokenizer", "model"), corpus)
+
+
 __all__ = [
     "model_from_string",
     "parse_mapping",
     "parse_options",
     "parse_tokens",
+    "proxy_tokenizer",
     "read_bounds",
     "read_weights",
     "train_from_options",
