@@ -446,6 +446,13 @@ def test_cli_fit_with_the_proxies_bpe_tokenizer(tmp_path, capsys) -> None:  # ty
     np.testing.assert_allclose(term.source_freq, want.frequencies)
     assert term.untrained_loss == pytest.approx(want.untrained_loss)
     assert want.untrained_loss != 8.0
+    # climb corpus stats counts the unique tokens (the caps, --unique-tokens) in the same BPE
+    counts = tmp_path / "unique.csv"
+    assert main(["corpus", "stats", str(corpus), "--tokenizer", "bpe:300", "--quiet",
+                 "--unique-tokens-out", str(counts)]) == 0  # fmt: skip
+    got = dict(line.split(",") for line in counts.read_text().split()[1:])
+    want_u = Corpus.open(corpus).unique_tokens(tok)
+    assert {k: int(v) for k, v in got.items()} == want_u and want_u["en"] != want_u["ja"]
     capsys.readouterr()
     for argv, message in (
         (["--corpus", str(corpus), "--tokenizer", "bpe:lots"], "write bpe:V with V a whole number"),
