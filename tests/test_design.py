@@ -455,3 +455,11 @@ def test_capped_runs_for_cosine_designs_and_sources_no_run_can_hold() -> None:
         plan = design_runs(sources, [300_000, 600_000], 10, seed=1, unique_tokens=tiny,
                            max_epochs=4.0)  # fmt: skip
     assert all(r.mixture.get("ca", 0) == 0 for r in plan.runs) and "added" not in plan.design
+    # held at the smaller budget only (4% of 100k, 0.07% of 600k): one cosine run there, and no
+    # warning that Catalan is in no run
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always", ClimbWarning)
+        plan = design_runs(sources, [100_000, 600_000], 20, seed=1, unique_tokens=tiny,
+                           max_epochs=4.0, schedule="cosine")  # fmt: skip
+    assert plan.design["added"] == ["D100k-cap-ca"]
+    assert not any("in no run" in str(w.message) for w in rec)

@@ -581,7 +581,7 @@ class _Caps:
 
     def warn(self) -> None:
         E = self.max_epochs if self.max_epochs is not None else math.nan
-        absent = sorted(set(self.absent))
+        absent = self.absent
         if absent:
             warnings.warn(
                 f"design: source(s) {', '.join(absent)} are in no run: no mixture with them at a "
@@ -666,16 +666,18 @@ def _capped_runs(
     absent = [s for s in caps.sources if all(r.mixture.get(s, 0.0) <= 0 for r in runs)]
     out: list[PlannedRun] = []
     for s in absent:
-        at = [budgets[-1]] if wsd else budgets
-        for b in at:
+        made = 0
+        for b in [budgets[-1]] if wsd else budgets:
             mix = caps.at_cap(s, b)
             if mix is None:
-                caps.absent.append(s)
                 continue
             run_id = f"wsd-cap-{s}" if wsd else f"D{_tokens_tag(b)}-cap-{s}"
             branches = tuple(budgets[:-1]) if wsd else ()
             out.append(PlannedRun(run_id, mix, b, kind="capped", branches=branches))
             caps.added.append(run_id)
+            made += 1
+        if not made:  # a cosine run at one budget is enough to keep it out of this list
+            caps.absent.append(s)
     return out
 
 
